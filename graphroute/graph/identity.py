@@ -1,0 +1,52 @@
+"""A stable identity for a LangGraph app: its name plus a hash of its structure.
+
+Traces are grouped by it and caches are namespaced by it, so two different graphs never read
+each other's entries, while the same graph keeps its identity across processes and restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from graphroute.errors import GraphInspectionError
+
+
+def compiled_app(graph: Any, **compile_kwargs: Any) -> Any:
+    """A compiled app from a ``StateGraph`` or an already compiled graph; anything else is an error."""
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
+    if isinstance(graph, Pregel):
+        if compile_kwargs:
+            raise GraphInspectionError(
+                f"got a compiled graph and compile options {sorted(compile_kwargs)}; pass the StateGraph "
+                "(uncompiled) to have graphroute compile it with them, or compile it yourself"
+            )
+        return graph
+    if isinstance(graph, StateGraph):
+        try:
+            return graph.compile(**compile_kwargs)
+        except Exception as error:
+            raise GraphInspectionError(f"the StateGraph does not compile: {error}") from error
+    raise GraphInspectionError(
+        f"expected a LangGraph StateGraph or compiled graph, got {type(graph).__module__}.{type(graph).__qualname__}; "
+        "pass the object you would call .invoke() on (or its builder)"
+    )
+
+
+def node_ids(app: Any) -> list[str]:
+    """Node ids with subgraphs expanded (``parent:inner``), without START/END."""
+    try:
+        drawable = app.get_graph(xray=True)
+    except Exception as error:
+        raise GraphInspectionError(f"cannot read the graph's structure (get_graph(xray=True) failed: {error})") from error
+    return [node_id for node_id in drawable.nodes if node_id not in ("__start__", "__end__")]
+
+
+def graph_identity(app: Any) -> str:
+    """``<name>-<12 hex>``: the app's name and a hash of its nodes and edges."""
+    drawable = app.get_graph(xray=True)
+    shape = sorted(drawable.nodes) + sorted(f"{e.source}->{e.target}:{e.conditional}" for e in drawable.edges)
+    digest = hashlib.sha256("\n".join(shape).encode()).hexdigest()[:12]
+    return f"{getattr(app, 'name', None) or 'graph'}-{digest}"

@@ -1,0 +1,153 @@
+"""``optimize(graph)``: the same app, with every chat-model call routed and traced.
+
+The returned ``OptimizedApp`` has the compiled graph's interface; node code is not touched.
+Each run gets a run id, a trace row per model call, and a ``RoutingSession`` in its context
+so the interception point (``routing/intercept.py``) knows where calls belong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphroute.errors import ConfigError
+from graphroute.graph.identity import compiled_app, graph_identity, node_ids
+from graphroute.providers.pool import ModelPool
+from graphroute.routing.base import Router
+from graphroute.routing.intercept import intercepting
+from graphroute.routing.session import RoutingSession, active_session
+from graphroute.routing.static import StaticRouter
+from graphroute.traces.store import CallRecord, TraceStore
+
+
+@dataclass
+class RunTrace:
+    """What one run did: its id and every routed call, in order."""
+
+    run_id: str
+    calls: list[CallRecord] = field(default_factory=list)
+    status: str = "running"
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(call.cost_usd for call in self.calls)
+
+    def by_node(self) -> dict[str, list[CallRecord]]:
+        grouped: dict[str, list[CallRecord]] = {}
+        for call in self.calls:
+            grouped.setdefault(call.node or "(outside graph)", []).append(call)
+        return grouped
+
+
+class OptimizedApp:
+    """A compiled LangGraph app whose chat-model calls go through graphroute.
+
+    Usage::
+
+        app = optimize(builder, pool="graphroute.toml")
+        app.invoke({"question": "..."})
+        app.last_run.calls          # one CallRecord per model call
+    """
+
+    def __init__(self, app: Any, *, pool: ModelPool, router: Router, store: TraceStore) -> None:
+        self.app = app
+        self.pool = pool
+        self.router = router
+        self.store = store
+        self.graph_id = graph_identity(app)
+        self.last_run: RunTrace | None = None
+
+    # -- one run ------------------------------------------------------------------------------
+    @contextmanager
+    def _run(self, config: Mapping[str, Any] | None) -> Iterator[RoutingSession]:
+        run_id = str(uuid.uuid4())
+        metadata = {"thread_id": (config or {}).get("configurable", {}).get("thread_id")}
+        self.store.start_run(run_id, self.graph_id, metadata)
+        session = RoutingSession(pool=self.pool, router=self.router, store=self.store, run_id=run_id)
+        trace = RunTrace(run_id=run_id, calls=session.calls)
+        self.last_run = trace
+        try:
+            with intercepting(), active_session(session):
+                yield session
+        except BaseException as error:
+            trace.status = "error"
+            self.store.end_run(run_id, "error", f"{type(error).__name__}: {error}")
+            raise
+        trace.status = "ok"
+        self.store.end_run(run_id, "ok")
+
+    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
+        with self._run(config):
+            return self.app.invoke(input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
+        with self._run(config):
+            return await self.app.ainvoke(input, config, **kwargs)
+
+    def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
+        with self._run(config):
+            yield from self.app.stream(input, config, **kwargs)
+
+    async def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        with self._run(config):
+            async for chunk in self.app.astream(input, config, **kwargs):
+                yield chunk
+
+    def batch(self, inputs: Sequence[Any], config: Any = None, **kwargs: Any) -> list[Any]:
+        """One run (and run id) per input, run concurrently like ``Runnable.batch``."""
+        configs = config if isinstance(config, list) else [config] * len(inputs)
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(inputs)))) as pool:
+            return list(pool.map(lambda pair: self.invoke(pair[0], pair[1], **kwargs), zip(inputs, configs)))
+
+    async def abatch(self, inputs: Sequence[Any], config: Any = None, **kwargs: Any) -> list[Any]:
+        configs = config if isinstance(config, list) else [config] * len(inputs)
+        return list(await asyncio.gather(*(self.ainvoke(i, c, **kwargs) for i, c in zip(inputs, configs))))
+
+    # -- the rest of the compiled graph's interface -------------------------------------------
+    def get_graph(self, *args: Any, **kwargs: Any) -> Any:
+        return self.app.get_graph(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # get_state, update_state, checkpointer, nodes, ... behave exactly as on the app.
+        return getattr(self.app, name)
+
+    def __repr__(self) -> str:
+        return f"OptimizedApp({self.graph_id}, router={type(self.router).__name__}, models={self.pool.names})"
+
+
+def optimize(
+    graph: Any,
+    *,
+    pool: ModelPool | Path | str | None = None,
+    router: Router | None = None,
+    routes: Mapping[str, str] | None = None,
+    traces: TraceStore | Path | str | None = None,
+    **compile_kwargs: Any,
+) -> OptimizedApp:
+    """Wrap a LangGraph app (``StateGraph`` or compiled) so its model calls are routed.
+
+    ``pool``: a ``ModelPool``, a pool TOML path, or None for the embedded local default.
+    ``routes``: node → model pins, added to (and overriding) the pool file's ``[routing.nodes]``.
+    ``traces``: a ``TraceStore`` or a SQLite path; default ``<data dir>/traces.sqlite``.
+    ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
+    """
+    app = compiled_app(graph, **compile_kwargs)
+    model_pool = ModelPool.coerce(pool)
+    if router is None:
+        pins = {**model_pool.routing.nodes, **(routes or {})}
+        known_nodes = set(node_ids(app))
+        for node in pins:
+            if node not in known_nodes:
+                raise ConfigError(
+                    f"pinned node {node!r} is not in the graph; its nodes are: {', '.join(sorted(known_nodes))}",
+                    path=model_pool.source, entry=f"routing.nodes.{node}",
+                )
+        router = StaticRouter(model_pool.default_model(), pins, known=model_pool.names)
+    store = traces if isinstance(traces, TraceStore) else TraceStore(traces)
+    return OptimizedApp(app, pool=model_pool, router=router, store=store)
