@@ -13,7 +13,7 @@ import operator
 import re
 from typing import Annotated, TypedDict
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_ollama import ChatOllama
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
@@ -23,6 +23,13 @@ class ResearchState(TypedDict, total=False):
     question: str
     sub_questions: list[str]
     answers: Annotated[list[str], operator.add]
+    report: str
+    title: str
+
+
+class ReportOutput(TypedDict):
+    """What the report writer hands back: only its own keys, so ``answers`` is not appended twice."""
+
     report: str
     title: str
 
@@ -38,9 +45,9 @@ def _model(max_tokens: int) -> ChatOllama:
 def plan(state: ResearchState) -> ResearchState:
     """Split the question into at most three sub-questions, one per line."""
     reply = _model(96).invoke([
-        SystemMessage("Split the user's question into 2 or 3 short sub-questions. "
-                      "Write one per line, no numbering, nothing else. "
-                      "If the question is already simple, repeat it on one line."),
+        SystemMessage("You split questions into simpler sub-questions, one per line, nothing else."),
+        HumanMessage("What causes tides, and how do they affect fishing?"),
+        AIMessage("What causes tides?\nHow do tides affect fishing?"),
         HumanMessage(state["question"]),
     ])
     lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in str(reply.content).splitlines()]
@@ -85,7 +92,7 @@ def title(state: ResearchState) -> ResearchState:
 
 
 def build_report_writer() -> StateGraph:
-    writer = StateGraph(ResearchState)
+    writer = StateGraph(ResearchState, output_schema=ReportOutput)
     writer.add_node("draft", draft)
     writer.add_node("title", title)
     writer.add_edge(START, "draft")

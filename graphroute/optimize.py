@@ -142,6 +142,8 @@ def optimize(
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}
         known_nodes = set(node_ids(app))
+        # A subgraph's own name counts too: its pin covers every node inside it.
+        known_nodes |= {prefix for node in known_nodes for prefix in _prefixes(node)}
         for node in pins:
             if node not in known_nodes:
                 raise ConfigError(
@@ -151,3 +153,8 @@ def optimize(
         router = StaticRouter(model_pool.default_model(), pins, known=model_pool.names)
     store = traces if isinstance(traces, TraceStore) else TraceStore(traces)
     return OptimizedApp(app, pool=model_pool, router=router, store=store)
+
+
+def _prefixes(node: str) -> list[str]:
+    parts = node.split(":")
+    return [":".join(parts[:end]) for end in range(1, len(parts))]

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from graphroute.config import LlamaCppOptions
@@ -111,7 +112,7 @@ def demo(
         result = app.invoke({"question": question})
         elapsed = time.perf_counter() - started
     except GraphRouteError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
     assert app.last_run is not None
     console.print(f"\n[bold]{result.get('title', '')}[/bold]\n{result.get('report', '')}\n")

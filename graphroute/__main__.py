@@ -1,0 +1,3 @@
+from graphroute.cli import main
+
+main()
