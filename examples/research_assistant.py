@@ -44,12 +44,14 @@ def _model(max_tokens: int) -> ChatOllama:
 
 def plan(state: ResearchState) -> ResearchState:
     """Split the question into at most three sub-questions, one per line."""
-    reply = _model(96).invoke([
-        SystemMessage("You split questions into simpler sub-questions, one per line, nothing else."),
-        HumanMessage("What causes tides, and how do they affect fishing?"),
-        AIMessage("What causes tides?\nHow do tides affect fishing?"),
-        HumanMessage(state["question"]),
-    ])
+    reply = _model(96).invoke(
+        [
+            SystemMessage("You split questions into simpler sub-questions, one per line, nothing else."),
+            HumanMessage("What causes tides, and how do they affect fishing?"),
+            AIMessage("What causes tides?\nHow do tides affect fishing?"),
+            HumanMessage(state["question"]),
+        ]
+    )
     lines = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in str(reply.content).splitlines()]
     return {"sub_questions": [line for line in lines if line.endswith("?")][:3] or [state["question"]]}
 
@@ -62,10 +64,12 @@ def fan_out(state: ResearchState) -> list[Send] | str:
 
 
 def research(state: WorkerState) -> ResearchState:
-    reply = _model(64).invoke([
-        SystemMessage("Answer in one or two short sentences."),
-        HumanMessage(state["sub_question"]),
-    ])
+    reply = _model(64).invoke(
+        [
+            SystemMessage("Answer in one or two short sentences."),
+            HumanMessage(state["sub_question"]),
+        ]
+    )
     return {"answers": [f"{state['sub_question']} {reply.content}".strip()]}
 
 
@@ -76,18 +80,22 @@ def answer_directly(state: ResearchState) -> ResearchState:
 
 def draft(state: ResearchState) -> ResearchState:
     notes = "\n".join(f"- {answer}" for answer in state.get("answers", []))
-    reply = _model(128).invoke([
-        SystemMessage("Write a short paragraph answering the question from the notes."),
-        HumanMessage(f"Question: {state['question']}\nNotes:\n{notes}"),
-    ])
+    reply = _model(128).invoke(
+        [
+            SystemMessage("Write a short paragraph answering the question from the notes."),
+            HumanMessage(f"Question: {state['question']}\nNotes:\n{notes}"),
+        ]
+    )
     return {"report": str(reply.content)}
 
 
 def title(state: ResearchState) -> ResearchState:
-    reply = _model(16).invoke([
-        SystemMessage("Give this text a title of at most six words. Reply with the title only."),
-        HumanMessage(state["report"]),
-    ])
+    reply = _model(16).invoke(
+        [
+            SystemMessage("Give this text a title of at most six words. Reply with the title only."),
+            HumanMessage(state["report"]),
+        ]
+    )
     return {"title": str(reply.content).strip().strip('"')}
 
 

@@ -87,7 +87,7 @@ class ModelSpec(_Strict):
         if self.provider == "openai" and not self.api_key_env:
             raise ValueError("provider 'openai' needs api_key_env (e.g. api_key_env = \"OPENAI_API_KEY\")")
         if self.llamacpp is not None and self.provider != "llamacpp":
-            raise ValueError("[llamacpp] options only apply to provider = \"llamacpp\"")
+            raise ValueError('[llamacpp] options only apply to provider = "llamacpp"')
         return self
 
     @property
@@ -140,8 +140,7 @@ def _describe(error: ValidationError) -> tuple[str | None, str]:
         message = f"missing required key {field!r}"
     elif kind == "literal_error" and field == "provider":
         message = (
-            f"unknown provider {first.get('input')!r}; use one of "
-            "'openai', 'openai-compatible', 'ollama', 'llamacpp'"
+            f"unknown provider {first.get('input')!r}; use one of 'openai', 'openai-compatible', 'ollama', 'llamacpp'"
         )
     else:
         message = f"{'.'.join(loc[2:]) or field}: {first['msg']}"

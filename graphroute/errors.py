@@ -54,7 +54,9 @@ class ConfigError(GraphRouteError):
 class UnknownModelError(ConfigError):
     """A model name was used that the pool does not define."""
 
-    def __init__(self, name: str, known: list[str], *, path: Path | str | None = None, entry: str | None = None) -> None:
+    def __init__(
+        self, name: str, known: list[str], *, path: Path | str | None = None, entry: str | None = None
+    ) -> None:
         listing = ", ".join(sorted(known)) or "(the pool is empty)"
         super().__init__(
             f"unknown model {name!r}; the pool defines: {listing}. "
@@ -103,8 +105,7 @@ class EndpointUnreachableError(ProviderError):
     def __init__(self, model: str, base_url: str | None, cause: str) -> None:
         where = base_url or "its default URL"
         super().__init__(
-            f"model {model!r}: no answer from {where} ({cause}). "
-            "Start the server or fix base_url in the pool file.",
+            f"model {model!r}: no answer from {where} ({cause}). Start the server or fix base_url in the pool file.",
             model=model,
         )
         self.base_url = base_url

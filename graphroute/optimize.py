@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
+
 from graphroute.errors import ConfigError
 from graphroute.graph.identity import compiled_app, graph_identity, node_ids
 from graphroute.providers.pool import ModelPool
@@ -23,6 +25,7 @@ from graphroute.routing.base import Router
 from graphroute.routing.intercept import intercepting
 from graphroute.routing.session import RoutingSession, active_session
 from graphroute.routing.static import StaticRouter
+from graphroute.traces.node_events import NodeRunRecorder
 from graphroute.traces.store import CallRecord, TraceStore
 
 
@@ -65,7 +68,8 @@ class OptimizedApp:
 
     # -- one run ------------------------------------------------------------------------------
     @contextmanager
-    def _run(self, config: Mapping[str, Any] | None) -> Iterator[RoutingSession]:
+    def _run(self, config: Any) -> Iterator[tuple[RoutingSession, Any]]:
+        """One traced run; yields the session and the config to pass on (with our node recorder)."""
         run_id = str(uuid.uuid4())
         metadata = {"thread_id": (config or {}).get("configurable", {}).get("thread_id")}
         self.store.start_run(run_id, self.graph_id, metadata)
@@ -74,7 +78,7 @@ class OptimizedApp:
         self.last_run = trace
         try:
             with intercepting(), active_session(session):
-                yield session
+                yield session, with_callback(config, NodeRunRecorder(self.store, run_id))
         except BaseException as error:
             trace.status = "error"
             self.store.end_run(run_id, "error", f"{type(error).__name__}: {error}")
@@ -83,31 +87,33 @@ class OptimizedApp:
         self.store.end_run(run_id, "ok")
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
-        with self._run(config):
-            return self.app.invoke(input, config, **kwargs)
+        with self._run(config) as (_, run_config):
+            return self.app.invoke(input, run_config, **kwargs)
 
     async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
-        with self._run(config):
-            return await self.app.ainvoke(input, config, **kwargs)
+        with self._run(config) as (_, run_config):
+            return await self.app.ainvoke(input, run_config, **kwargs)
 
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
-        with self._run(config):
-            yield from self.app.stream(input, config, **kwargs)
+        with self._run(config) as (_, run_config):
+            yield from self.app.stream(input, run_config, **kwargs)
 
     async def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
-        with self._run(config):
-            async for chunk in self.app.astream(input, config, **kwargs):
+        with self._run(config) as (_, run_config):
+            async for chunk in self.app.astream(input, run_config, **kwargs):
                 yield chunk
 
     def batch(self, inputs: Sequence[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         """One run (and run id) per input, run concurrently like ``Runnable.batch``."""
         configs = config if isinstance(config, list) else [config] * len(inputs)
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(inputs)))) as pool:
-            return list(pool.map(lambda pair: self.invoke(pair[0], pair[1], **kwargs), zip(inputs, configs)))
+            return list(
+                pool.map(lambda pair: self.invoke(pair[0], pair[1], **kwargs), zip(inputs, configs, strict=True))
+            )
 
     async def abatch(self, inputs: Sequence[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         configs = config if isinstance(config, list) else [config] * len(inputs)
-        return list(await asyncio.gather(*(self.ainvoke(i, c, **kwargs) for i, c in zip(inputs, configs))))
+        return list(await asyncio.gather(*(self.ainvoke(i, c, **kwargs) for i, c in zip(inputs, configs, strict=True))))
 
     # -- the rest of the compiled graph's interface -------------------------------------------
     def get_graph(self, *args: Any, **kwargs: Any) -> Any:
@@ -148,11 +154,27 @@ def optimize(
             if node not in known_nodes:
                 raise ConfigError(
                     f"pinned node {node!r} is not in the graph; its nodes are: {', '.join(sorted(known_nodes))}",
-                    path=model_pool.source, entry=f"routing.nodes.{node}",
+                    path=model_pool.source,
+                    entry=f"routing.nodes.{node}",
                 )
         router = StaticRouter(model_pool.default_model(), pins, known=model_pool.names)
     store = traces if isinstance(traces, TraceStore) else TraceStore(traces)
     return OptimizedApp(app, pool=model_pool, router=router, store=store)
+
+
+def with_callback(config: Any, handler: BaseCallbackHandler) -> dict[str, Any]:
+    """A copy of ``config`` with ``handler`` added to its callbacks, whatever form they take."""
+    run_config = dict(config or {})
+    callbacks = run_config.get("callbacks")
+    if callbacks is None:
+        run_config["callbacks"] = [handler]
+    elif isinstance(callbacks, list):
+        run_config["callbacks"] = [*callbacks, handler]
+    else:  # a callback manager
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        run_config["callbacks"] = manager
+    return run_config
 
 
 def _prefixes(node: str) -> list[str]:

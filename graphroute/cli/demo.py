@@ -57,8 +57,9 @@ def with_cloud_stand_in(pool: ModelPool) -> ModelPool:
     # Different options than the local tier's server, so this is a second process and endpoint.
     server = get_server(resolve_gguf(DEFAULT_LOCAL_MODEL), LlamaCppOptions(parallel=4, context_size=4096))
     for spec in missing:
-        pool = pool.replace(spec.name, provider="openai-compatible", base_url=server.base_url,
-                            api_key_env=None, label=STAND_IN_LABEL)
+        pool = pool.replace(
+            spec.name, provider="openai-compatible", base_url=server.base_url, api_key_env=None, label=STAND_IN_LABEL
+        )
     return pool
 
 
@@ -83,13 +84,32 @@ def bill_table(pool: ModelPool, trace: RunTrace) -> Table:
         all_cloud = priciest.cost(tokens_in, tokens_out)
         for index, value in enumerate((len(calls), tokens_in, tokens_out, latency, cost, all_cloud)):
             totals[index] += value
-        table.add_row(node, ", ".join(models), str(len(calls)), str(tokens_in), str(tokens_out),
-                      f"{latency:.1f}", f"{cost:.6f}", f"{all_cloud:.6f}")
+        table.add_row(
+            node,
+            ", ".join(models),
+            str(len(calls)),
+            str(tokens_in),
+            str(tokens_out),
+            f"{latency:.1f}",
+            f"{cost:.6f}",
+            f"{all_cloud:.6f}",
+        )
     table.add_section()
-    table.add_row("total", "", str(totals[0]), str(totals[1]), str(totals[2]), f"{totals[3]:.1f}",
-                  f"{totals[4]:.6f}", f"{totals[5]:.6f}", style="bold")
-    table.caption = (f"all-cloud = the same tokens at {model_label(pool, priciest.name)}'s prices "
-                     f"(${priciest.input_price}/M in, ${priciest.output_price}/M out)")
+    table.add_row(
+        "total",
+        "",
+        str(totals[0]),
+        str(totals[1]),
+        str(totals[2]),
+        f"{totals[3]:.1f}",
+        f"{totals[4]:.6f}",
+        f"{totals[5]:.6f}",
+        style="bold",
+    )
+    table.caption = (
+        f"all-cloud = the same tokens at {model_label(pool, priciest.name)}'s prices "
+        f"(${priciest.input_price}/M in, ${priciest.output_price}/M out)"
+    )
     return table
 
 
@@ -117,5 +137,7 @@ def demo(
     assert app.last_run is not None
     console.print(f"\n[bold]{result.get('title', '')}[/bold]\n{result.get('report', '')}\n")
     console.print(bill_table(model_pool, app.last_run))
-    console.print(f"{len(app.last_run.calls)} routed calls in {elapsed:.1f}s · trace: {app.store.path} "
-                  f"(run {app.last_run.run_id})")
+    console.print(
+        f"{len(app.last_run.calls)} routed calls in {elapsed:.1f}s · trace: {app.store.path} "
+        f"(run {app.last_run.run_id})"
+    )

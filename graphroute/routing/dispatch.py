@@ -142,8 +142,11 @@ def prepare(
     tools: Sequence[Mapping[str, Any]] = (),
 ) -> PreparedCall:
     request = RouteRequest(
-        messages=list(messages), node=node_from_metadata(metadata), requested_model=requested,
-        tools=tools, metadata=dict(metadata),
+        messages=list(messages),
+        node=node_from_metadata(metadata),
+        requested_model=requested,
+        tools=tools,
+        metadata=dict(metadata),
     )
     decision = session.router.route(request)
     return PreparedCall(session, request, decision, time.perf_counter(), time.time())
@@ -157,11 +160,19 @@ def _tag(result: ChatResult, call: PreparedCall) -> ChatResult:
     return result
 
 
-def generate(call: PreparedCall, caller: BaseChatModel | None, messages: list[BaseMessage], stop: list[str] | None,
-             run_manager: Any, kwargs: Mapping[str, Any]) -> ChatResult:
+def generate(
+    call: PreparedCall,
+    caller: BaseChatModel | None,
+    messages: list[BaseMessage],
+    stop: list[str] | None,
+    run_manager: Any,
+    kwargs: Mapping[str, Any],
+) -> ChatResult:
     client = call.client()
     try:
-        result = client._generate_with_cache(messages, stop=stop, run_manager=run_manager, **call.kwargs(caller, kwargs))
+        result = client._generate_with_cache(
+            messages, stop=stop, run_manager=run_manager, **call.kwargs(caller, kwargs)
+        )
     except Exception as error:
         call.finish(None, error)
         raise call.translate(error) from error
@@ -169,8 +180,14 @@ def generate(call: PreparedCall, caller: BaseChatModel | None, messages: list[Ba
     return _tag(result, call)
 
 
-async def agenerate(call: PreparedCall, caller: BaseChatModel | None, messages: list[BaseMessage],
-                    stop: list[str] | None, run_manager: Any, kwargs: Mapping[str, Any]) -> ChatResult:
+async def agenerate(
+    call: PreparedCall,
+    caller: BaseChatModel | None,
+    messages: list[BaseMessage],
+    stop: list[str] | None,
+    run_manager: Any,
+    kwargs: Mapping[str, Any],
+) -> ChatResult:
     client = call.client()
     try:
         result = await client._agenerate_with_cache(
@@ -183,8 +200,14 @@ async def agenerate(call: PreparedCall, caller: BaseChatModel | None, messages: 
     return _tag(result, call)
 
 
-def stream(call: PreparedCall, caller: BaseChatModel | None, input: Any, config: Any, stop: list[str] | None,
-           kwargs: Mapping[str, Any]) -> Iterator[Any]:
+def stream(
+    call: PreparedCall,
+    caller: BaseChatModel | None,
+    input: Any,
+    config: Any,
+    stop: list[str] | None,
+    kwargs: Mapping[str, Any],
+) -> Iterator[Any]:
     client = call.client()
     total: Any = None
     try:
@@ -197,8 +220,14 @@ def stream(call: PreparedCall, caller: BaseChatModel | None, input: Any, config:
     call.finish(total)
 
 
-async def astream(call: PreparedCall, caller: BaseChatModel | None, input: Any, config: Any,
-                  stop: list[str] | None, kwargs: Mapping[str, Any]) -> AsyncIterator[Any]:
+async def astream(
+    call: PreparedCall,
+    caller: BaseChatModel | None,
+    input: Any,
+    config: Any,
+    stop: list[str] | None,
+    kwargs: Mapping[str, Any],
+) -> AsyncIterator[Any]:
     client = call.client()
     total: Any = None
     try:

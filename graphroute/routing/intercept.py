@@ -54,41 +54,56 @@ def _metadata(run_manager: Any) -> dict[str, Any]:
     return dict(getattr(run_manager, "metadata", None) or {})
 
 
-def _routed_generate(self: BaseChatModel, messages: list[BaseMessage], stop: list[str] | None = None,
-                     run_manager: Any = None, **kwargs: Any) -> ChatResult:
+def _routed_generate(
+    self: BaseChatModel,
+    messages: list[BaseMessage],
+    stop: list[str] | None = None,
+    run_manager: Any = None,
+    **kwargs: Any,
+) -> ChatResult:
     session = _session_for(self)
     if session is None:
         return _originals["_generate_with_cache"](self, messages, stop, run_manager, **kwargs)
-    call = dispatch.prepare(session, messages, _metadata(run_manager),
-                            requested=dispatch.requested_model(self), tools=_tools(kwargs))
+    call = dispatch.prepare(
+        session, messages, _metadata(run_manager), requested=dispatch.requested_model(self), tools=_tools(kwargs)
+    )
     return dispatch.generate(call, self, messages, stop, run_manager, kwargs)
 
 
-async def _routed_agenerate(self: BaseChatModel, messages: list[BaseMessage], stop: list[str] | None = None,
-                            run_manager: Any = None, **kwargs: Any) -> ChatResult:
+async def _routed_agenerate(
+    self: BaseChatModel,
+    messages: list[BaseMessage],
+    stop: list[str] | None = None,
+    run_manager: Any = None,
+    **kwargs: Any,
+) -> ChatResult:
     session = _session_for(self)
     if session is None:
         return await _originals["_agenerate_with_cache"](self, messages, stop, run_manager, **kwargs)
-    call = dispatch.prepare(session, messages, _metadata(run_manager),
-                            requested=dispatch.requested_model(self), tools=_tools(kwargs))
+    call = dispatch.prepare(
+        session, messages, _metadata(run_manager), requested=dispatch.requested_model(self), tools=_tools(kwargs)
+    )
     return await dispatch.agenerate(call, self, messages, stop, run_manager, kwargs)
 
 
-def _routed_stream(self: BaseChatModel, input: Any, config: Any = None, *, stop: list[str] | None = None,
-                   **kwargs: Any) -> Iterator[Any]:
+def _routed_stream(
+    self: BaseChatModel, input: Any, config: Any = None, *, stop: list[str] | None = None, **kwargs: Any
+) -> Iterator[Any]:
     session = _session_for(self)
     if session is None:
         yield from _originals["stream"](self, input, config, stop=stop, **kwargs)
         return
     config = ensure_config(config)
     messages = self._convert_input(input).to_messages()
-    call = dispatch.prepare(session, messages, config.get("metadata") or {},
-                            requested=dispatch.requested_model(self), tools=_tools(kwargs))
+    call = dispatch.prepare(
+        session, messages, config.get("metadata") or {}, requested=dispatch.requested_model(self), tools=_tools(kwargs)
+    )
     yield from dispatch.stream(call, self, input, config, stop, kwargs)
 
 
-async def _routed_astream(self: BaseChatModel, input: Any, config: Any = None, *, stop: list[str] | None = None,
-                          **kwargs: Any) -> AsyncIterator[Any]:
+async def _routed_astream(
+    self: BaseChatModel, input: Any, config: Any = None, *, stop: list[str] | None = None, **kwargs: Any
+) -> AsyncIterator[Any]:
     session = _session_for(self)
     if session is None:
         async for chunk in _originals["astream"](self, input, config, stop=stop, **kwargs):
@@ -96,8 +111,9 @@ async def _routed_astream(self: BaseChatModel, input: Any, config: Any = None, *
         return
     config = ensure_config(config)
     messages = self._convert_input(input).to_messages()
-    call = dispatch.prepare(session, messages, config.get("metadata") or {},
-                            requested=dispatch.requested_model(self), tools=_tools(kwargs))
+    call = dispatch.prepare(
+        session, messages, config.get("metadata") or {}, requested=dispatch.requested_model(self), tools=_tools(kwargs)
+    )
     async for chunk in dispatch.astream(call, self, input, config, stop, kwargs):
         yield chunk
 

@@ -51,6 +51,36 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX calls_run ON calls(run_id);
     CREATE INDEX calls_node ON calls(node);
     """,
+    # 2: node executions (what graph profiles learn from), feedback, batching and plan columns
+    """
+    CREATE TABLE node_runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id      TEXT REFERENCES runs(run_id),
+        node        TEXT NOT NULL,
+        step        INTEGER,
+        pushed      INTEGER NOT NULL DEFAULT 0,
+        started_at  REAL NOT NULL,
+        duration_ms REAL NOT NULL DEFAULT 0,
+        error       TEXT,
+        cache_hit   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX node_runs_run ON node_runs(run_id);
+    CREATE TABLE feedback (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id      TEXT REFERENCES runs(run_id),
+        node        TEXT,
+        score       REAL NOT NULL,
+        comment     TEXT,
+        source      TEXT NOT NULL DEFAULT 'user',
+        created_at  REAL NOT NULL
+    );
+    CREATE INDEX feedback_run ON feedback(run_id);
+    ALTER TABLE calls ADD COLUMN batched INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN deduped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN plan TEXT;
+    ALTER TABLE runs ADD COLUMN budget_usd REAL;
+    """,
 )
 
 
@@ -71,6 +101,23 @@ class CallRecord:
     cache_hit: bool = False
     error: str | None = None
     started_at: float = field(default_factory=time.time)
+    batched: bool = False
+    deduped: bool = False
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class NodeRunRecord:
+    """One execution of a graph node (``pushed``: started by a ``Send``)."""
+
+    run_id: str | None
+    node: str
+    step: int | None = None
+    pushed: bool = False
+    started_at: float = field(default_factory=time.time)
+    duration_ms: float = 0.0
+    error: str | None = None
+    cache_hit: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +129,8 @@ class RunRecord:
     status: str
     error: str | None
     metadata: dict[str, Any]
+    plan: str | None = None
+    budget_usd: float | None = None
 
 
 def default_trace_path() -> Path:
@@ -147,11 +196,17 @@ class TraceStore:
     def record_call(self, call: CallRecord) -> None:
         row = asdict(call)
         row["signals"] = json.dumps(row["signals"])
-        row["cache_hit"] = int(row["cache_hit"])
+        self._insert("calls", row)
+
+    def record_node_run(self, node_run: NodeRunRecord) -> None:
+        self._insert("node_runs", asdict(node_run))
+
+    def _insert(self, table: str, row: dict[str, Any]) -> None:
+        row = {key: int(value) if isinstance(value, bool) else value for key, value in row.items()}
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._write() as conn:
-            conn.execute(f"INSERT INTO calls({columns}) VALUES ({marks})", tuple(row.values()))
+            conn.execute(f"INSERT INTO {table}({columns}) VALUES ({marks})", tuple(row.values()))
 
     # -- reading ----------------------------------------------------------------------------
     def calls(self, run_id: str | None = None, node: str | None = None) -> list[CallRecord]:
@@ -165,6 +220,24 @@ class TraceStore:
             args.append(node)
         rows = self._conn.execute(query + " ORDER BY id", args).fetchall()
         return [_call_from_row(row) for row in rows]
+
+    def node_runs(self, run_id: str | None = None, node: str | None = None) -> list[NodeRunRecord]:
+        """Node executions in the order they finished."""
+        query, args = "SELECT * FROM node_runs WHERE 1=1", []
+        if run_id is not None:
+            query += " AND run_id = ?"
+            args.append(run_id)
+        if node is not None:
+            query += " AND node = ?"
+            args.append(node)
+        rows = self._conn.execute(query + " ORDER BY id", args).fetchall()
+        records = []
+        for row in rows:
+            data = dict(row)
+            data.pop("id")
+            data["pushed"], data["cache_hit"] = bool(data["pushed"]), bool(data["cache_hit"])
+            records.append(NodeRunRecord(**data))
+        return records
 
     def runs(self, graph: str | None = None) -> list[RunRecord]:
         query, args = "SELECT * FROM runs", []
@@ -187,7 +260,8 @@ def _call_from_row(row: sqlite3.Row) -> CallRecord:
     data = dict(row)
     data.pop("id")
     data["signals"] = json.loads(data["signals"])
-    data["cache_hit"] = bool(data["cache_hit"])
+    for flag in ("cache_hit", "batched", "deduped"):
+        data[flag] = bool(data[flag])
     return CallRecord(**data)
 
 
