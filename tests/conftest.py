@@ -21,7 +21,14 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Set ``GRAPHROUTE_TEST_MODELS`` to a directory holding an already assembled model to skip
     the assembly (it is verified all the same).
     """
-    return tmp_path_factory.mktemp("graphroute-home")
+    home = tmp_path_factory.mktemp("graphroute-home")
+    shared_models = os.environ.get("GRAPHROUTE_TEST_MODELS")
+    if shared_models:
+        Path(shared_models).mkdir(parents=True, exist_ok=True)
+        (home / "models").symlink_to(Path(shared_models), target_is_directory=True)
+    else:
+        (home / "models").mkdir()
+    return home
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +36,7 @@ def data_home(session_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """GRAPHROUTE_HOME points at a per-test dir; the models dir is shared for the session."""
     home = tmp_path / "home"
     home.mkdir()
-    models = Path(os.environ.get("GRAPHROUTE_TEST_MODELS") or session_home / "models")
-    models.mkdir(parents=True, exist_ok=True)
-    (home / "models").symlink_to(models, target_is_directory=True)
+    (home / "models").symlink_to((session_home / "models").resolve(), target_is_directory=True)
     monkeypatch.setenv("GRAPHROUTE_HOME", str(home))
     return home
 

@@ -63,20 +63,23 @@ def with_cloud_stand_in(pool: ModelPool) -> ModelPool:
     return pool
 
 
-def model_label(pool: ModelPool, name: str) -> str:
+def model_label(pool: ModelPool, name: str, *, short: bool = False) -> str:
     spec = pool[name]
-    return f"{name} ({spec.label})" if spec.label else name
+    if not spec.label:
+        return name
+    return f"{name}*" if short else f"{name} ({spec.label})"
 
 
 def bill_table(pool: ModelPool, trace: RunTrace) -> Table:
     """Per node: model, calls, tokens, latency, cost, and the all-cloud cost of the same calls."""
     priciest = max(pool.cloud() or list(pool), key=lambda spec: spec.input_price + spec.output_price)
     table = Table(title=f"Run {trace.run_id[:8]} — per node", title_justify="left")
-    for column in ("node", "model", "calls", "tokens in", "tokens out", "latency s", "cost $", "all-cloud $"):
-        table.add_column(column, justify="left" if column in ("node", "model") else "right")
+    for column in ("node", "model", "calls", "in tok", "out tok", "latency s", "cost $", "all-cloud $"):
+        left = column in ("node", "model")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
     totals = [0, 0, 0, 0.0, 0.0, 0.0]
     for node, calls in trace.by_node().items():
-        models = sorted({model_label(pool, call.model) for call in calls})
+        models = sorted({model_label(pool, call.model, short=True) for call in calls})
         tokens_in = sum(call.input_tokens for call in calls)
         tokens_out = sum(call.output_tokens for call in calls)
         latency = sum(call.latency_ms for call in calls) / 1000
@@ -106,10 +109,15 @@ def bill_table(pool: ModelPool, trace: RunTrace) -> Table:
         f"{totals[5]:.6f}",
         style="bold",
     )
-    table.caption = (
-        f"all-cloud = the same tokens at {model_label(pool, priciest.name)}'s prices "
-        f"(${priciest.input_price}/M in, ${priciest.output_price}/M out)"
+    labels = sorted({f"{spec.name}* = {spec.label}" for spec in pool if spec.label})
+    table.caption = "\n".join(
+        [
+            *labels,
+            f"all-cloud = the same tokens at {priciest.name}'s prices "
+            f"(${priciest.input_price}/M in, ${priciest.output_price}/M out)",
+        ]
     )
+    table.caption_justify = "left"
     return table
 
 
@@ -119,7 +127,8 @@ def demo(
     traces: Annotated[Path | None, typer.Option(help="Trace database; default: in the data dir.")] = None,
 ) -> None:
     """Run the example research assistant, every model call routed, and print its bill."""
-    console = Console()
+    # Logs and CI capture are not terminals: give the table room instead of rich's 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     try:
         model_pool = with_cloud_stand_in(ModelPool.from_toml(pool or examples_dir() / "graphroute.toml"))
         example = load_example("research_assistant")
@@ -141,3 +150,7 @@ def demo(
         f"{len(app.last_run.calls)} routed calls in {elapsed:.1f}s · trace: {app.store.path} "
         f"(run {app.last_run.run_id})"
     )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
