@@ -74,8 +74,9 @@ class ModelSpec(_Strict):
     context_window: int = Field(4096, gt=0)
     capabilities: tuple[Capability, ...] = ("streaming",)
     timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(1, ge=0)
+    max_retries: int = Field(2, ge=0, description="retries on 429/5xx/connection errors, with backoff")
     label: str | None = Field(None, description="shown beside the name in reports")
+    fallbacks: tuple[str, ...] = Field((), description="models to try, in order, when this one fails")
     llamacpp: LlamaCppOptions | None = None
 
     @model_validator(mode="after")
@@ -167,6 +168,10 @@ def parse_pool_config(data: dict[str, Any], *, path: Path | str = "<pool>") -> P
     for node, model in config.routing.nodes.items():
         if model not in config.models:
             raise UnknownModelError(model, known, path=path, entry=f"routing.nodes.{node}")
+    for spec in config.models.values():
+        for fallback in spec.fallbacks:
+            if fallback not in config.models:
+                raise UnknownModelError(fallback, known, path=path, entry=f"models.{spec.name}.fallbacks")
     return config
 
 

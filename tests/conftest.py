@@ -48,6 +48,7 @@ LOCAL_POOL = {
             "provider": "llamacpp",
             "model": "qwen2.5-coder-0.5b-instruct",
             "capabilities": ["streaming", "tools", "json"],
+            "timeout_s": 600,  # a shared 2-core machine can be very slow; never a reason to fail
         },
         # Same server, another name: lets tests see that a pin picks exactly the pinned model.
         "local-b": {
@@ -56,6 +57,7 @@ LOCAL_POOL = {
             "capabilities": ["streaming", "tools", "json"],
             "input_price": 0.5,
             "output_price": 1.0,
+            "timeout_s": 600,
         },
     },
 }

@@ -33,7 +33,7 @@ def _chat_openai(spec: ModelSpec, *, base_url: str | None, api_key: str, model: 
         base_url=base_url,
         api_key=api_key,  # type: ignore[arg-type]  # wrapped in SecretStr by the client
         timeout=spec.timeout_s,
-        max_retries=spec.max_retries,
+        max_retries=0,  # graphroute retries (with backoff, breakers and fallbacks) itself
         stream_usage=True,
     )
 

@@ -9,15 +9,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 
-from graphroute.errors import EndpointUnreachableError, GraphRouteError, ProviderError
+from graphroute.cache.scope import current_scope
+from graphroute.errors import EndpointUnreachableError, GraphRouteError, ProviderError, RoutingError
 from graphroute.pillars.base import RouteRequest
+from graphroute.providers.resilience import (
+    AllModelsFailedError,
+    Attempts,
+    RetryPolicy,
+    arun_with_fallbacks,
+    run_with_fallbacks,
+)
 from graphroute.routing.base import RouteDecision
 from graphroute.routing.session import RoutingSession
 from graphroute.traces.store import CallRecord
@@ -70,35 +78,72 @@ def _usage(message: BaseMessage | None) -> tuple[int, int]:
 
 @dataclass
 class PreparedCall:
-    """A decided call, ready to send: the decision, the target client and its kwargs."""
+    """A decided call, ready to send: the decision, its fallbacks, and how to trace the outcome.
+
+    ``model`` starts as the router's choice and becomes the model that actually answered when
+    a fallback had to step in. ``cache_hit`` / ``deduped`` / ``batched`` are set by the reuse
+    layer (``cache/layer.py``) when the answer came from a cache or a shared flight (no tokens
+    spent) or the call went out in a batch; ``note`` says so in the trace's reason.
+    """
 
     session: RoutingSession
     request: RouteRequest
     decision: RouteDecision
     started: float
     wall_start: float
+    model: str = ""
+    attempts: Attempts = field(default_factory=Attempts)
+    cache_hit: bool = False
+    batched: bool = False
+    deduped: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        self.model = self.model or self.decision.model
+        self.attempts.describe = lambda model, error: str(self.translate(error, model))
 
     @property
-    def model(self) -> str:
-        return self.decision.model
+    def local_only(self) -> bool:
+        return any(signal.local_only for signal in self.decision.signals)
 
-    def client(self) -> BaseChatModel:
-        try:
-            return self.session.pool.client(self.model)
-        except GraphRouteError as error:
-            self.finish(None, error)
-            raise
+    def candidates(self) -> list[str]:
+        """The chosen model, then the router's and the pool's fallbacks; only local ones if private."""
+        pool = self.session.pool
+        ordered = [self.decision.model, *self.decision.fallbacks, *pool[self.decision.model].fallbacks]
+        models = list(dict.fromkeys(ordered))
+        if self.local_only:
+            models = [model for model in models if pool[model].is_local]
+            if not models:
+                reasons = "; ".join(s.reason for s in self.decision.signals if s.local_only)
+                local = [spec.name for spec in pool.local()]
+                raise RoutingError(
+                    f"this request must stay local ({reasons}) but its route offers no local model "
+                    f"(pool's local models: {', '.join(local) or 'none'}); add a local fallback or pin a local model",
+                    node=self.request.node,
+                    run_id=self.session.run_id,
+                )
+        return models
+
+    def policy(self, model: str) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.session.pool[model].max_retries)
 
     def finish(self, message: BaseMessage | None, error: BaseException | None = None) -> None:
-        input_tokens, output_tokens = _usage(message)
+        input_tokens, output_tokens = (0, 0) if self.cache_hit or self.deduped else _usage(message)
         spec = self.session.pool[self.model]
+        reason = self.decision.reason
+        if self.note:
+            reason += f"; {self.note}"
+        if self.model != self.decision.model:
+            reason += f"; fell back to {self.model!r}"
+        if self.attempts.failures:
+            reason += " (failed: " + "; ".join(self.attempts.failures) + ")"
         self.session.record(
             CallRecord(
                 run_id=self.session.run_id,
                 node=self.request.node,
                 requested_model=self.request.requested_model,
                 model=self.model,
-                reason=self.decision.reason,
+                reason=redact(reason, self.session),
                 signals=[asdict(signal) for signal in self.decision.signals],
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
@@ -106,27 +151,45 @@ class PreparedCall:
                 cost_usd=spec.cost(input_tokens, output_tokens),
                 error=None if error is None else redact(f"{type(error).__name__}: {error}", self.session),
                 started_at=self.wall_start,
+                retries=self.attempts.retries,
+                cache_hit=self.cache_hit,
+                batched=self.batched,
+                deduped=self.deduped,
             )
         )
 
-    def translate(self, error: Exception) -> Exception:
+    def translate(self, error: BaseException, model: str | None = None) -> BaseException:
         """Our own error type, naming the model and what to fix; never a key."""
         if isinstance(error, GraphRouteError):
             return error
-        spec = self.session.pool[self.model]
+        model = model or self.model
+        spec = self.session.pool[model]
         name = type(error).__name__
         cause = redact(str(error), self.session)
         if "Connection" in name or "Connect" in name or "Timeout" in name:
-            translated: ProviderError = EndpointUnreachableError(self.model, spec.base_url, f"{name}: {cause}")
+            translated: ProviderError = EndpointUnreachableError(model, spec.base_url, f"{name}: {cause}")
         else:
-            translated = ProviderError(f"model {self.model!r} failed: {name}: {cause}", model=self.model)
+            translated = ProviderError(f"model {model!r} failed: {name}: {cause}", model=model)
         translated.node = self.request.node
         translated.run_id = self.session.run_id
         return translated
 
-    def kwargs(self, caller: BaseChatModel | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    def final_error(self, error: AllModelsFailedError) -> BaseException:
+        """One model tried: its own (translated) error. Several: one error naming each and why."""
+        if len(self.attempts.errors) == 1 and len(self.attempts.failures) == 1:
+            [(model, only)] = self.attempts.errors.items()
+            return self.translate(only, model)
+        return AllModelsFailedError(
+            {model: redact(why, self.session) for model, why in error.failures.items()},
+            node=self.request.node,
+            run_id=self.session.run_id,
+        )
+
+    def kwargs(
+        self, caller: BaseChatModel | None, kwargs: Mapping[str, Any], model: str | None = None
+    ) -> dict[str, Any]:
         params = caller_params(caller) if caller is not None else {}
-        adapted = self.session.pool.call_kwargs(self.model, **params)
+        adapted = self.session.pool.call_kwargs(model or self.model, **params)
         merged = {**adapted, **kwargs}
         if "extra_body" in adapted and "extra_body" in kwargs:
             merged["extra_body"] = {**adapted["extra_body"], **kwargs["extra_body"]}
@@ -168,14 +231,40 @@ def generate(
     run_manager: Any,
     kwargs: Mapping[str, Any],
 ) -> ChatResult:
-    client = call.client()
-    try:
-        result = client._generate_with_cache(
-            messages, stop=stop, run_manager=run_manager, **call.kwargs(caller, kwargs)
+    """Answer from a cache or a shared flight when the run has them on, else send the call."""
+    scope = current_scope()
+    if scope is None:
+        return _send(call, caller, messages, stop, run_manager, kwargs)
+    request = scope.layer.describe(call, caller, messages, stop, kwargs)
+    send = lambda: _send(call, caller, messages, stop, run_manager, kwargs)  # noqa: E731
+    return scope.layer.generate(scope, call, send, request, run_manager)
+
+
+def _send(
+    call: PreparedCall,
+    caller: BaseChatModel | None,
+    messages: list[BaseMessage],
+    stop: list[str] | None,
+    run_manager: Any,
+    kwargs: Mapping[str, Any],
+) -> ChatResult:
+    """Send the call, with retries and fallbacks; trace it whatever happens."""
+
+    def attempt(model: str) -> ChatResult:
+        client = call.session.pool.client(model)
+        return client._generate_with_cache(
+            messages, stop=stop, run_manager=run_manager, **call.kwargs(caller, kwargs, model)
         )
-    except Exception as error:
+
+    try:
+        call.model, result = run_with_fallbacks(call.candidates(), attempt, policy=call.policy, attempts=call.attempts)
+    except AllModelsFailedError as error:
+        final = call.final_error(error)
+        call.finish(None, final)
+        raise final from error
+    except RoutingError as error:
         call.finish(None, error)
-        raise call.translate(error) from error
+        raise
     call.finish(result.generations[0].message if result.generations else None)
     return _tag(result, call)
 
@@ -188,14 +277,39 @@ async def agenerate(
     run_manager: Any,
     kwargs: Mapping[str, Any],
 ) -> ChatResult:
-    client = call.client()
-    try:
-        result = await client._agenerate_with_cache(
-            messages, stop=stop, run_manager=run_manager, **call.kwargs(caller, kwargs)
+    scope = current_scope()
+    if scope is None:
+        return await _asend(call, caller, messages, stop, run_manager, kwargs)
+    request = scope.layer.describe(call, caller, messages, stop, kwargs)
+    send = lambda: _asend(call, caller, messages, stop, run_manager, kwargs)  # noqa: E731
+    return await scope.layer.agenerate(scope, call, send, request, run_manager)
+
+
+async def _asend(
+    call: PreparedCall,
+    caller: BaseChatModel | None,
+    messages: list[BaseMessage],
+    stop: list[str] | None,
+    run_manager: Any,
+    kwargs: Mapping[str, Any],
+) -> ChatResult:
+    async def attempt(model: str) -> ChatResult:
+        client = call.session.pool.client(model)
+        return await client._agenerate_with_cache(
+            messages, stop=stop, run_manager=run_manager, **call.kwargs(caller, kwargs, model)
         )
-    except Exception as error:
+
+    try:
+        call.model, result = await arun_with_fallbacks(
+            call.candidates(), attempt, policy=call.policy, attempts=call.attempts
+        )
+    except AllModelsFailedError as error:
+        final = call.final_error(error)
+        call.finish(None, final)
+        raise final from error
+    except RoutingError as error:
         call.finish(None, error)
-        raise call.translate(error) from error
+        raise
     call.finish(result.generations[0].message if result.generations else None)
     return _tag(result, call)
 
@@ -208,10 +322,27 @@ def stream(
     stop: list[str] | None,
     kwargs: Mapping[str, Any],
 ) -> Iterator[Any]:
-    client = call.client()
-    total: Any = None
+    """Fallbacks apply until the first chunk arrives; after that a failure ends the stream."""
+
+    def attempt(model: str) -> tuple[Iterator[Any], Any]:
+        chunks = iter(
+            call.session.pool.client(model).stream(input, config, stop=stop, **call.kwargs(caller, kwargs, model))
+        )
+        return chunks, next(chunks, None)
+
     try:
-        for chunk in client.stream(input, config, stop=stop, **call.kwargs(caller, kwargs)):
+        call.model, (chunks, first) = run_with_fallbacks(
+            call.candidates(), attempt, policy=call.policy, attempts=call.attempts
+        )
+    except AllModelsFailedError as error:
+        final = call.final_error(error)
+        call.finish(None, final)
+        raise final from error
+    total: Any = first
+    try:
+        if first is not None:
+            yield first
+        for chunk in chunks:
             total = chunk if total is None else total + chunk
             yield chunk
     except Exception as error:
@@ -228,10 +359,27 @@ async def astream(
     stop: list[str] | None,
     kwargs: Mapping[str, Any],
 ) -> AsyncIterator[Any]:
-    client = call.client()
-    total: Any = None
+    async def attempt(model: str) -> tuple[AsyncIterator[Any], Any]:
+        client = call.session.pool.client(model)
+        chunks = client.astream(input, config, stop=stop, **call.kwargs(caller, kwargs, model)).__aiter__()
+        try:
+            return chunks, await chunks.__anext__()
+        except StopAsyncIteration:
+            return chunks, None
+
     try:
-        async for chunk in client.astream(input, config, stop=stop, **call.kwargs(caller, kwargs)):
+        call.model, (chunks, first) = await arun_with_fallbacks(
+            call.candidates(), attempt, policy=call.policy, attempts=call.attempts
+        )
+    except AllModelsFailedError as error:
+        final = call.final_error(error)
+        call.finish(None, final)
+        raise final from error
+    total: Any = first
+    try:
+        if first is not None:
+            yield first
+        async for chunk in chunks:
             total = chunk if total is None else total + chunk
             yield chunk
     except Exception as error:
