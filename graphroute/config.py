@@ -75,6 +75,7 @@ class ModelSpec(_Strict):
     capabilities: tuple[Capability, ...] = ("streaming",)
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(2, ge=0, description="retries on 429/5xx/connection errors, with backoff")
+    retry_delay_s: float = Field(0.5, ge=0, description="first backoff delay; doubles per retry, with jitter")
     label: str | None = Field(None, description="shown beside the name in reports")
     fallbacks: tuple[str, ...] = Field((), description="models to try, in order, when this one fails")
     llamacpp: LlamaCppOptions | None = None

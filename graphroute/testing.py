@@ -36,6 +36,11 @@ class Reply:
     delay_s: float = 0.0
     retry_after: str | None = "0"
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    drop: bool = False  # close the connection without answering
+
+
+HANG = Reply(delay_s=30.0)  # longer than any sensible client timeout in a test
+DROP = Reply(drop=True)
 
 
 @dataclass
@@ -113,6 +118,36 @@ def _stream_events(body: dict[str, Any], reply: Reply, call_id: str) -> list[dic
     return events
 
 
+class Faults:
+    """A fault-injecting script: with probability ``rate`` a fault (picked in turn), else ``healthy``.
+
+    ``Faults(0.3)`` alternates 500, 429 with Retry-After, a hang and a dropped connection on
+    30 % of calls. ``set_rate`` changes the rate while the server runs (an outage, a recovery).
+    """
+
+    def __init__(self, rate: float, faults: Iterable[Reply] | None = None, healthy: Reply | None = None,
+                 seed: int = 0) -> None:
+        import random
+
+        self.rate = rate
+        self.faults = list(faults or [Reply(status=500), Reply(status=429, retry_after="0"), HANG, DROP])
+        self.healthy = healthy or Reply()
+        self._rng = random.Random(seed)
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+        self.injected = 0
+
+    def set_rate(self, rate: float) -> None:
+        self.rate = rate
+
+    def __call__(self, request: ReceivedRequest) -> Reply:
+        with self._lock:
+            if self._rng.random() >= self.rate:
+                return self.healthy
+            self.injected += 1
+            return self.faults[next(self._turn) % len(self.faults)]
+
+
 class ScriptedProvider:
     """An OpenAI-compatible server on a free 127.0.0.1 port, answering from a script."""
 
@@ -145,6 +180,10 @@ class ScriptedProvider:
                 request = ReceivedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 provider.requests.append(request)
                 reply = provider.script(request)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 call_id = f"chatcmpl-scripted-{next(provider._counter)}"
@@ -171,6 +210,7 @@ class ScriptedProvider:
                 self.wfile.write(b"data: [DONE]\n\n")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True  # a hanging reply never blocks shutdown
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

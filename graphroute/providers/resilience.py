@@ -162,6 +162,14 @@ class BreakerBoard:
     def state(self, model: str) -> BreakerState:
         return self[model].state
 
+    def configure(self, *, failure_threshold: int | None = None, cooldown_s: float | None = None) -> None:
+        """Change the thresholds; applies to every breaker, existing ones included."""
+        with self._lock:
+            self.failure_threshold = failure_threshold or self.failure_threshold
+            self.cooldown_s = self.cooldown_s if cooldown_s is None else cooldown_s
+            for breaker in self._breakers.values():
+                breaker.failure_threshold, breaker.cooldown_s = self.failure_threshold, self.cooldown_s
+
     def reset(self) -> None:
         with self._lock:
             self._breakers.clear()

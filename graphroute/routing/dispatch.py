@@ -125,7 +125,8 @@ class PreparedCall:
         return models
 
     def policy(self, model: str) -> RetryPolicy:
-        return RetryPolicy(max_retries=self.session.pool[model].max_retries)
+        spec = self.session.pool[model]
+        return RetryPolicy(max_retries=spec.max_retries, base_delay_s=spec.retry_delay_s)
 
     def finish(self, message: BaseMessage | None, error: BaseException | None = None) -> None:
         input_tokens, output_tokens = (0, 0) if self.cache_hit or self.deduped else _usage(message)
