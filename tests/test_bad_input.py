@@ -1,0 +1,159 @@
+"""Bad input: each mistake gets one clear error of our own type naming what to fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langgraph.graph import StateGraph
+
+from graphroute import (
+    ConfigError,
+    GraphInspectionError,
+    LocalModelError,
+    LocalServerError,
+    MissingAPIKeyError,
+    ModelPool,
+    UnknownModelError,
+    optimize,
+)
+
+BASE: dict[str, Any] = {
+    "routing": {"default": "local", "nodes": {}},
+    "models": {
+        "local": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct"},
+        "cloud": {"provider": "openai", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"},
+    },
+}
+
+
+def changed(path: str, value: Any) -> dict[str, Any]:
+    """BASE with the dotted ``path`` set to ``value`` (``...`` deletes it)."""
+    data = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    target = data
+    for key in parents:
+        target = target.setdefault(key, {})
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return data
+
+
+POOL_CASES = [
+    ("modles", {}, ConfigError, r"unknown key 'modles'"),
+    ("models.cloud.input_prise", 0.1, ConfigError, r"models\.cloud.*unknown key 'input_prise'"),
+    ("models.cloud.provider", "anthropic", ConfigError, r"unknown provider 'anthropic'"),
+    ("models.cloud.provider", ..., ConfigError, r"models\.cloud.*missing required key 'provider'"),
+    ("models.cloud.model", ..., ConfigError, r"models\.cloud.*missing required key 'model'"),
+    ("models.cloud.input_price", -1, ConfigError, r"models\.cloud.*input_price"),
+    ("models.cloud.output_price", -0.5, ConfigError, r"models\.cloud.*output_price"),
+    ("models.cloud.context_window", 0, ConfigError, r"models\.cloud.*context_window"),
+    ("models.cloud.timeout_s", 0, ConfigError, r"models\.cloud.*timeout_s"),
+    ("models.cloud.max_retries", -1, ConfigError, r"models\.cloud.*max_retries"),
+    ("models.cloud.locality", "edge", ConfigError, r"models\.cloud.*locality"),
+    ("models.cloud.capabilities", ["telepathy"], ConfigError, r"models\.cloud.*capabilities"),
+    ("models.cloud.api_key_env", ..., ConfigError, r"models\.cloud.*needs api_key_env"),
+    ("models.box", {"provider": "openai-compatible", "model": "m"}, ConfigError, r"models\.box.*needs base_url"),
+    ("models.cloud.llamacpp", {"parallel": 4}, ConfigError, r"models\.cloud.*only apply to provider"),
+    ("models.local.llamacpp", {"paralel": 4}, ConfigError, r"models\.local.*unknown key 'paralel'"),
+    ("models.local.llamacpp", {"parallel": 0}, ConfigError, r"models\.local.*parallel"),
+    ("models.cloud.name", "other", ConfigError, r"models\.cloud: name 'other' differs from its table key"),
+    ("models.cloud.fallbacks", ["gpt-5"], UnknownModelError, r"models\.cloud\.fallbacks.*unknown model 'gpt-5'"),
+    ("routing.default", "gpt-5", UnknownModelError, r"routing\.default.*unknown model 'gpt-5'"),
+    ("routing.nodes", {"plan": "gpt-5"}, UnknownModelError, r"routing\.nodes\.plan.*unknown model 'gpt-5'"),
+    ("routing.strategy", "fast", ConfigError, r"routing.*unknown key 'strategy'"),
+    ("models", {}, ConfigError, r"defines no models"),
+    ("models.cloud", "gpt-4o", ConfigError, r"models\.cloud"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "error", "message"), POOL_CASES, ids=[c[0] for c in POOL_CASES])
+def test_a_bad_pool_entry_is_named(path: str, value: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        ModelPool.from_dict(changed(path, value))
+
+
+def test_a_pool_file_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "pool.toml"
+    path.write_text('[models.local]\nprovider = "llamacpp"\nmodel = "qwen2.5-coder-0.5b-instruct"\ncolour = "red"\n')
+
+    with pytest.raises(ConfigError, match=rf"{path}: \[models\.local\] unknown key 'colour'"):
+        ModelPool.from_toml(path)
+
+
+def test_optimize_with_a_pool_path_that_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.toml: file not found"):
+        optimize(simple_graph(), pool=tmp_path / "missing.toml")
+
+
+class State(TypedDict):
+    text: str
+
+
+def simple_graph() -> StateGraph:
+    graph = StateGraph(State)
+    graph.add_node("echo", lambda state: state)
+    graph.set_entry_point("echo")
+    graph.set_finish_point("echo")
+    return graph
+
+
+def test_a_graph_that_does_not_compile_is_explained() -> None:
+    graph = StateGraph(State)
+    graph.add_node("echo", lambda state: state)  # no entry point
+
+    with pytest.raises(GraphInspectionError, match=r"the StateGraph does not compile"):
+        optimize(graph, pool=ModelPool.from_dict(BASE))
+
+
+def test_compile_options_with_an_already_compiled_graph_are_refused() -> None:
+    with pytest.raises(GraphInspectionError, match=r"compile options \['debug'\]"):
+        optimize(simple_graph().compile(), pool=ModelPool.from_dict(BASE), debug=True)
+
+
+@pytest.mark.parametrize("thing", [None, 42, "graph.py", {"nodes": []}, lambda state: state])
+def test_things_that_are_not_graphs_are_refused(thing: Any) -> None:
+    with pytest.raises(GraphInspectionError, match=r"expected a LangGraph StateGraph or compiled graph"):
+        optimize(thing, pool=ModelPool.from_dict(BASE))
+
+
+def test_pinning_an_unknown_node_lists_the_graphs_nodes() -> None:
+    with pytest.raises(ConfigError, match=r"pinned node 'ecko' is not in the graph; its nodes are: echo"):
+        optimize(simple_graph(), pool=ModelPool.from_dict(BASE), routes={"ecko": "local"})
+
+
+def test_a_missing_key_at_call_time_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    with pytest.raises(MissingAPIKeyError, match=r"\$OPENAI_API_KEY"):
+        ModelPool.from_dict(BASE).client("cloud")
+
+
+def test_a_gguf_path_that_does_not_exist(tmp_path: Path) -> None:
+    pool = ModelPool.from_dict(changed("models.local.model", str(tmp_path / "nothing.gguf")))
+
+    with pytest.raises(LocalModelError, match=r"nothing\.gguf.*does not exist; fix 'model'"):
+        pool.client("local")
+
+
+def test_a_llama_server_binary_that_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setenv("GRAPHROUTE_LLAMA_SERVER", str(tmp_path / "no-such-binary"))
+    pool = ModelPool.from_dict(changed("models.local.model", str(model)))
+
+    with pytest.raises(LocalServerError, match=r"llama-server binary not found at .*no-such-binary"):
+        pool.client("local")
+
+
+def test_a_server_that_cannot_load_the_model_shows_its_log(tmp_path: Path) -> None:
+    model = tmp_path / "corrupt.gguf"
+    model.write_bytes(b"not a model at all")
+    pool = ModelPool.from_dict(changed("models.local.model", str(model)))
+
+    with pytest.raises(LocalServerError, match=r"exited with code .* while starting; its log"):
+        pool.client("local")
