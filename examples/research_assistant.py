@@ -122,3 +122,7 @@ def build_graph() -> StateGraph:
     graph.add_edge("answer_directly", "write_report")
     graph.add_edge("write_report", END)
     return graph
+
+
+# What `graphroute inspect examples/research_assistant.py:app` (or any runner) picks up.
+app = build_graph().compile()

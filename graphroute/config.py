@@ -31,11 +31,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from graphroute.errors import ConfigError, UnknownModelError
 
-Provider = Literal["openai", "openai-compatible", "ollama", "llamacpp"]
+# Built-ins; packages add their own through the ``graphroute.providers`` entry-point group.
+BUILTIN_PROVIDERS = ("openai", "openai-compatible", "ollama", "llamacpp")
 Locality = Literal["local", "cloud"]
 Capability = Literal["tools", "json", "streaming", "vision"]
 
@@ -64,7 +65,7 @@ class ModelSpec(_Strict):
     """One routable model. Keys are never stored: only the name of their env variable."""
 
     name: str
-    provider: Provider
+    provider: str
     model: str = Field(description="provider's model id, or packaged model name / .gguf path")
     base_url: str | None = None
     api_key_env: str | None = None
@@ -80,10 +81,20 @@ class ModelSpec(_Strict):
     fallbacks: tuple[str, ...] = Field((), description="models to try, in order, when this one fails")
     llamacpp: LlamaCppOptions | None = None
 
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, provider: str) -> str:
+        from graphroute.providers.base import known_providers  # the registry imports this module
+
+        known = known_providers()
+        if provider not in known:
+            raise ValueError(f"unknown provider {provider!r}; use one of {', '.join(repr(p) for p in known)}")
+        return provider
+
     @model_validator(mode="after")
     def _fill_and_check(self) -> ModelSpec:
         if self.locality is None:
-            object.__setattr__(self, "locality", _PROVIDER_DEFAULT_LOCALITY[self.provider])
+            object.__setattr__(self, "locality", _PROVIDER_DEFAULT_LOCALITY.get(self.provider, "cloud"))
         if self.provider == "openai-compatible" and not self.base_url:
             raise ValueError("provider 'openai-compatible' needs base_url (e.g. http://127.0.0.1:8000/v1)")
         if self.provider == "openai" and not self.api_key_env:

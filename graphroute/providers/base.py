@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from graphroute.config import ModelSpec
+from graphroute.config import BUILTIN_PROVIDERS, ModelSpec
 from graphroute.errors import ConfigError
 
 ClientBuilder = Callable[[ModelSpec], BaseChatModel]
@@ -41,6 +41,14 @@ def _load_entry_points() -> None:
     _loaded_entry_points = True
     for entry in entry_points(group="graphroute.providers"):
         entry.load()  # importing the module registers its providers
+
+
+def known_providers() -> list[str]:
+    """Every provider name a pool file may use: built-ins first, then registered ones."""
+    import graphroute.providers.builtin  # noqa: F401  (registers the built-ins)
+
+    _load_entry_points()
+    return list(dict.fromkeys([*BUILTIN_PROVIDERS, *_builders]))
 
 
 def build_client(spec: ModelSpec) -> BaseChatModel:

@@ -216,8 +216,11 @@ def prepare(
     return PreparedCall(session, request, decision, time.perf_counter(), time.time())
 
 
-def _tag(result: ChatResult, call: PreparedCall) -> ChatResult:
-    """Say on the answer itself which pool model produced it."""
+def tag(result: ChatResult, call: PreparedCall) -> ChatResult:
+    """Say on the answer itself which pool model produced it (``RoutedChatModel`` does).
+
+    Intercepted calls are not tagged: an optimized app's messages must equal the original's.
+    """
     for generation in result.generations:
         if isinstance(generation.message, AIMessage):
             generation.message.response_metadata["graphroute_model"] = call.model
@@ -267,7 +270,7 @@ def _send(
         call.finish(None, error)
         raise
     call.finish(result.generations[0].message if result.generations else None)
-    return _tag(result, call)
+    return result
 
 
 async def agenerate(
@@ -312,7 +315,7 @@ async def _asend(
         call.finish(None, error)
         raise
     call.finish(result.generations[0].message if result.generations else None)
-    return _tag(result, call)
+    return result
 
 
 def stream(
