@@ -244,8 +244,11 @@ def learn(graph: WorkflowGraph, traces: TraceStore | Path | str) -> TraceStats:
     decisions: dict[str, list[tuple[frozenset[str], dict[str, float]]]] = defaultdict(list)
     entries: dict[str, list[int]] = defaultdict(list)
     for run in store.runs(graph=graph.identity):
+        all_records = store.node_runs(run_id=run.run_id)
+        if not all_records:
+            continue  # recorded before node executions were traced: calls alone would skew the ratios
         stats.runs += 1
-        records = [r for r in store.node_runs(run_id=run.run_id) if _resolve(graph, r.node)]
+        records = [r for r in all_records if _resolve(graph, r.node)]
         for record in records:
             stats.nodes[_resolve(graph, record.node)].executions += 1  # type: ignore[index]
         for call in store.calls(run_id=run.run_id):
