@@ -125,8 +125,9 @@ class Faults:
     30 % of calls. ``set_rate`` changes the rate while the server runs (an outage, a recovery).
     """
 
-    def __init__(self, rate: float, faults: Iterable[Reply] | None = None, healthy: Reply | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, rate: float, faults: Iterable[Reply] | None = None, healthy: Reply | None = None, seed: int = 0
+    ) -> None:
         import random
 
         self.rate = rate
@@ -191,7 +192,7 @@ class ScriptedProvider:
                     headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
                     error = {
                         "error": {
-                            "message": f"scripted failure {reply.status}",
+                            "message": f"scripted failure {reply.status}: {reply.content}",
                             "type": "server_error",
                             "code": str(reply.status),
                         }
