@@ -16,6 +16,7 @@ from graphroute.errors import (
     RoutingError,
     UnknownModelError,
 )
+from graphroute.feedback import feedback
 from graphroute.optimize import OptimizedApp, RunTrace, optimize
 from graphroute.pillars.base import RouteRequest, Signal
 from graphroute.providers.pool import ModelPool
@@ -46,5 +47,6 @@ __all__ = [
     "StaticRouter",
     "TraceStore",
     "UnknownModelError",
+    "feedback",
     "optimize",
 ]

@@ -31,6 +31,7 @@ EXPECTED = [
     "StaticRouter",
     "TraceStore",
     "UnknownModelError",
+    "feedback",
     "optimize",
 ]
 

@@ -113,8 +113,7 @@ def inspect_command(
             console.print(f"pool: {pool}")
         model_pool = ModelPool.from_toml(pool) if pool else None
         planned = {**(model_pool.routing.nodes if model_pool else {}), **_plan(plan or [])}
-        profiles = annotate(graph, traces=TraceStore(trace_path) if trace_path else None, pool=model_pool,
-                            plan=planned)
+        profiles = annotate(graph, traces=TraceStore(trace_path) if trace_path else None, pool=model_pool, plan=planned)
     except GraphRouteError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None

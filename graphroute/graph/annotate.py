@@ -83,11 +83,19 @@ class Flow:
                 fixed[target] = (True, 0.0)
         options: list[list[tuple[float, dict[str, tuple[bool, float]]]]] = []
         for branch in self.graph.branches_from(node):
-            options.append([
-                (p, {t: (False, branch.widths[t]) if branch.sends and t in branch.widths else (True, 0.0)
-                     for t in outcome})
-                for outcome, p in branch.outcomes.items() if p > 0
-            ])
+            options.append(
+                [
+                    (
+                        p,
+                        {
+                            t: (False, branch.widths[t]) if branch.sends and t in branch.widths else (True, 0.0)
+                            for t in outcome
+                        },
+                    )
+                    for outcome, p in branch.outcomes.items()
+                    if p > 0
+                ]
+            )
         combined = []
         for choice in itertools.product(*options):
             probability, targets = 1.0, dict(fixed)
@@ -342,8 +350,12 @@ def annotate(
     for node, b in basics.items():
         downstream = sum(count * own.get(other, 0.0) for other, count in flow.downstream_visits(node).items())
         profiles[node] = replace(
-            b, visits_per_run=visits[node], reach=reach.get(node, 0.0), downstream_cost=downstream,
-            impact=impact.get(node, 0.0), criticality=reach.get(node, 0.0) * impact.get(node, 0.0),
+            b,
+            visits_per_run=visits[node],
+            reach=reach.get(node, 0.0),
+            downstream_cost=downstream,
+            impact=impact.get(node, 0.0),
+            criticality=reach.get(node, 0.0) * impact.get(node, 0.0),
         )
         graph.nodes[node]["profile"] = profiles[node]
     return profiles
@@ -405,8 +417,19 @@ def _basics(
     else:
         cost_per_call = sum(c.cost_usd for c in calls) / len(calls) if calls else 0.0
     return NodeProfile(
-        node=node, kind=kind, model=model if calls_per_visit else None, visits_per_run=0.0, reach=0.0,
-        calls_per_visit=calls_per_visit, input_tokens=input_tokens, output_tokens=output_tokens,
-        complexity=complexity, cost_per_call=cost_per_call, downstream_cost=0.0, impact=0.0, criticality=0.0,
-        source="traces" if calls else "prior", observed_calls=len(calls),
+        node=node,
+        kind=kind,
+        model=model if calls_per_visit else None,
+        visits_per_run=0.0,
+        reach=0.0,
+        calls_per_visit=calls_per_visit,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        complexity=complexity,
+        cost_per_call=cost_per_call,
+        downstream_cost=0.0,
+        impact=0.0,
+        criticality=0.0,
+        source="traces" if calls else "prior",
+        observed_calls=len(calls),
     )

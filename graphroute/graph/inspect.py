@@ -278,14 +278,19 @@ def _add_level(graph: WorkflowGraph, app: Any, *, level: str) -> None:
         _add_work_node(graph, level, name, spec.runnable, subgraphs.get(name), retry=bool(spec.retry_policy))
         ends = getattr(spec, "ends", None) or ()
         if ends:
-            _add_branch(graph, level, name, "Command", {str(end): str(end) for end in ends}, sends=False,
-                        command=True)
+            _add_branch(graph, level, name, "Command", {str(end): str(end) for end in ends}, sends=False, command=True)
     for source, target in sorted(builder.edges):
         _add_edge(graph, _id(level, source), _id(level, target), kind="plain")
     for index, (sources, target) in enumerate(sorted(builder.waiting_edges)):
         for source in sources:
-            _add_edge(graph, _id(level, source), _id(level, target), kind="join", join=f"{level}#join{index}",
-                      join_sources=tuple(_id(level, s) for s in sources))
+            _add_edge(
+                graph,
+                _id(level, source),
+                _id(level, target),
+                kind="join",
+                join=f"{level}#join{index}",
+                join_sources=tuple(_id(level, s) for s in sources),
+            )
     for source, named in builder.branches.items():
         for branch_name, spec in named.items():
             if spec.ends:
@@ -315,17 +320,27 @@ def _add_level_from_drawing(graph: WorkflowGraph, app: Any, *, level: str, subgr
 def _add_work_node(graph: WorkflowGraph, level: str, name: str, runnable: Any, subgraph: Any, *, retry: bool) -> None:
     node_id = _id(level, name)
     if subgraph is not None:
-        graph.add_node(node_id, kind="subgraph", kind_source="static", name=name, level=level, models=(),
-                       tools=(), retry=retry)
+        graph.add_node(
+            node_id, kind="subgraph", kind_source="static", name=name, level=level, models=(), tools=(), retry=retry
+        )
         _add_level(graph, subgraph, level=node_id)
-        graph.add_edge(node_id, WorkflowGraph.start_of(node_id), kind="enter", branch=None, label=None,
-                       probability=1.0, width=1.0)
+        graph.add_edge(
+            node_id, WorkflowGraph.start_of(node_id), kind="enter", branch=None, label=None, probability=1.0, width=1.0
+        )
         return
     from graphroute.graph.profile import classify
 
     found = classify(runnable)
-    graph.add_node(node_id, kind=found.kind, kind_source="static", name=name, level=level, models=found.models,
-                   tools=found.tools, retry=retry)
+    graph.add_node(
+        node_id,
+        kind=found.kind,
+        kind_source="static",
+        name=name,
+        level=level,
+        models=found.models,
+        tools=found.tools,
+        retry=retry,
+    )
 
 
 def _add_edge(graph: WorkflowGraph, source: str, target: str, *, kind: EdgeKind, **extra: Any) -> None:
@@ -359,8 +374,9 @@ def _add_branch(
         _add_edge(graph, source_id, target, kind="command" if command else "conditional")
         graph.edges[source_id, target].update(branch=branch_id, label=labels.get(target))
     send_to = None if pushed is None else frozenset(_id(level, target) for target in pushed)
-    graph.branches[branch_id] = Branch(id=branch_id, source=source_id, name=name, targets=targets, labels=labels,
-                                       sends=sends, send_targets=send_to)
+    graph.branches[branch_id] = Branch(
+        id=branch_id, source=source_id, name=name, targets=targets, labels=labels, sends=sends, send_targets=send_to
+    )
 
 
 # -- loops -------------------------------------------------------------------------------------
@@ -374,11 +390,22 @@ def find_loops(graph: WorkflowGraph) -> list[Loop]:
             node = next(iter(component))
             if len(component) == 1 and not flow.has_edge(node, node):
                 continue
-            entry = tuple(n for n in graph.level_nodes(level) if n in component
-                          and any(p not in component for p in graph.predecessors(n)
-                                  if graph.edges[p, n]["kind"] in FLOW_EDGE_KINDS))
-            loops.append(Loop(nodes=frozenset(component), level=level, entry=entry or (node,),
-                              max_iterations=max(1, graph.recursion_limit // len(component))))
+            entry = tuple(
+                n
+                for n in graph.level_nodes(level)
+                if n in component
+                and any(
+                    p not in component for p in graph.predecessors(n) if graph.edges[p, n]["kind"] in FLOW_EDGE_KINDS
+                )
+            )
+            loops.append(
+                Loop(
+                    nodes=frozenset(component),
+                    level=level,
+                    entry=entry or (node,),
+                    max_iterations=max(1, graph.recursion_limit // len(component)),
+                )
+            )
     graph.graph["loops"] = loops
     return loops
 
@@ -394,8 +421,11 @@ def send_targets(path: Any) -> tuple[bool, frozenset[str] | None]:
     Read from the router's return annotation (``-> list[Send]``) and its bytecode: a
     ``Send("worker", ...)`` with a literal node name names a target. ``None``: cannot tell.
     """
-    funcs = [f for f in (getattr(path, "func", None), getattr(path, "afunc", None), path)
-             if isinstance(f, types.FunctionType | types.MethodType)]
+    funcs = [
+        f
+        for f in (getattr(path, "func", None), getattr(path, "afunc", None), path)
+        if isinstance(f, types.FunctionType | types.MethodType)
+    ]
     annotated = any("Send" in str(getattr(f, "__annotations__", {}).get("return", "")) for f in funcs)
     named: set[str] = set()
     dynamic = False

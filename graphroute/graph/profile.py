@@ -222,8 +222,11 @@ class NodeStats:
         """Per call, the confidence-weighted difficulty the routing pillars recorded (when any)."""
         values = []
         for call in self.calls:
-            scored = [(s["difficulty"], s.get("confidence") or 1.0) for s in call.signals
-                      if isinstance(s, dict) and s.get("difficulty") is not None]
+            scored = [
+                (s["difficulty"], s.get("confidence") or 1.0)
+                for s in call.signals
+                if isinstance(s, dict) and s.get("difficulty") is not None
+            ]
             if scored:
                 values.append(sum(d * c for d, c in scored) / sum(c for _, c in scored))
         return values
@@ -297,8 +300,14 @@ def _instances(graph: WorkflowGraph, records: list[NodeRunRecord]) -> Iterable[t
         windows = sorted((r.started_at, r.started_at + r.duration_ms / 1000) for r in records if r.node == level)
         groups: dict[int, list[NodeRunRecord]] = defaultdict(list)
         for record in inner:
-            index = next((i for i, (start, end) in reversed(list(enumerate(windows)))
-                          if start - 0.001 <= record.started_at <= end + 0.001), 0)
+            index = next(
+                (
+                    i
+                    for i, (start, end) in reversed(list(enumerate(windows)))
+                    if start - 0.001 <= record.started_at <= end + 0.001
+                ),
+                0,
+            )
             groups[index].append(record)
         yield from ((level, group) for group in groups.values())
 

@@ -108,8 +108,10 @@ def to_png(graph: WorkflowGraph, profiles: Mapping[str, NodeProfile], path: Path
     for node in drawing.nodes:
         profile = profiles.get(node)
         colours.append("#e5e7eb" if profile is None else cmap(0.15 + 0.7 * profile.criticality))
-    labels = {node: graph.nodes[node]["name"] + (f"\n{money(p.cost_per_run)}/run" if (p := profiles.get(node)) else "")
-              for node in drawing.nodes}
+    labels = {
+        node: graph.nodes[node]["name"] + (f"\n{money(p.cost_per_run)}/run" if (p := profiles.get(node)) else "")
+        for node in drawing.nodes
+    }
     width = max(6.0, 1.8 * max(list(layers.values()).count(layer) for layer in set(layers.values())))
     figure, axes = plt.subplots(figsize=(width, 1.3 * (max(layers.values()) + 1) + 1))
     nx.draw_networkx_nodes(drawing, positions, node_color=colours, node_size=2200, edgecolors="#374151", ax=axes)
@@ -117,9 +119,17 @@ def to_png(graph: WorkflowGraph, profiles: Mapping[str, NodeProfile], path: Path
     styles = {"enter": "dotted", "conditional": "dashed", "command": "dashed", "send": "solid"}
     for kind in {data["kind"] for _, _, data in graph.edges(data=True)}:
         edges = [(s, t) for s, t, data in graph.edges(data=True) if data["kind"] == kind]
-        nx.draw_networkx_edges(drawing, positions, edgelist=edges, style=styles.get(kind, "solid"),
-                               width=2.5 if kind == "send" else 1.2, node_size=2200, arrows=True,
-                               connectionstyle="arc3,rad=0.12", ax=axes)
+        nx.draw_networkx_edges(
+            drawing,
+            positions,
+            edgelist=edges,
+            style=styles.get(kind, "solid"),
+            width=2.5 if kind == "send" else 1.2,
+            node_size=2200,
+            arrows=True,
+            connectionstyle="arc3,rad=0.12",
+            ax=axes,
+        )
     edge_labels = {(s, t): text for s, t, data in graph.edges(data=True) if (text := _edge_text(data))}
     nx.draw_networkx_edge_labels(drawing, positions, edge_labels=edge_labels, font_size=6, ax=axes)
     axes.set_title(f"{graph.name}: expected cost per run, coloured by criticality", fontsize=9)
@@ -152,11 +162,24 @@ def _layers(graph: WorkflowGraph) -> dict[str, int]:
 def profile_table(graph: WorkflowGraph, profiles: Mapping[str, NodeProfile]) -> Table:
     """One row per node: what it is, how often it runs, what it costs, how much depends on it."""
     table = Table(title=f"{graph.name} — expected per run", title_justify="left")
-    columns = ("node", "kind", "model", "runs", "calls", "in tok", "out tok", "difficulty", "cost $",
-               "downstream $", "criticality", "from")
+    columns = (
+        "node",
+        "kind",
+        "model",
+        "runs",
+        "calls",
+        "in tok",
+        "out tok",
+        "difficulty",
+        "cost $",
+        "downstream $",
+        "criticality",
+        "from",
+    )
     for column in columns:
-        table.add_column(column, justify="left" if column in ("node", "kind", "model", "from") else "right",
-                         no_wrap=True)
+        table.add_column(
+            column, justify="left" if column in ("node", "kind", "model", "from") else "right", no_wrap=True
+        )
     styles = {"high": "red", "medium": "yellow", "low": "green"}
     for node, p in profiles.items():
         modelled = p.calls_per_visit > 0
@@ -167,17 +190,40 @@ def profile_table(graph: WorkflowGraph, profiles: Mapping[str, NodeProfile]) -> 
         found = ", ".join(graph.nodes[node].get("models", ()))
         model = p.model or (f"[dim]{found}[/]" if found else "")
         table.add_row(
-            node, p.kind, model, f"{p.visits_per_run:.2f}", f"{p.calls_per_run:.2f}" if modelled else "",
-            f"{p.input_tokens:.0f}" if modelled else "", f"{p.output_tokens:.0f}" if modelled else "",
-            f"{p.complexity.mean:.2f}" if modelled else "", cost, money(p.downstream_cost),
-            f"[{styles[band(p.criticality)]}]{p.criticality:.2f}[/]", p.source,
+            node,
+            p.kind,
+            model,
+            f"{p.visits_per_run:.2f}",
+            f"{p.calls_per_run:.2f}" if modelled else "",
+            f"{p.input_tokens:.0f}" if modelled else "",
+            f"{p.output_tokens:.0f}" if modelled else "",
+            f"{p.complexity.mean:.2f}" if modelled else "",
+            cost,
+            money(p.downstream_cost),
+            f"[{styles[band(p.criticality)]}]{p.criticality:.2f}[/]",
+            p.source,
         )
     total = sum(p.cost_per_run for p in profiles.values())
     table.add_section()
-    table.add_row("total", "", "", "", f"{sum(p.calls_per_run for p in profiles.values()):.2f}", "", "", "",
-                  money(total), "", "", "", style="bold")
-    table.caption = ("runs/calls: expected per run · difficulty: mean of the complexity distribution · "
-                     "downstream: expected spend after one execution · criticality: P(runs) × P(a wrong output "
-                     "reaches the final state)")
+    table.add_row(
+        "total",
+        "",
+        "",
+        "",
+        f"{sum(p.calls_per_run for p in profiles.values()):.2f}",
+        "",
+        "",
+        "",
+        money(total),
+        "",
+        "",
+        "",
+        style="bold",
+    )
+    table.caption = (
+        "runs/calls: expected per run · difficulty: mean of the complexity distribution · "
+        "downstream: expected spend after one execution · criticality: P(runs) × P(a wrong output "
+        "reaches the final state)"
+    )
     table.caption_justify = "left"
     return table

@@ -9,16 +9,28 @@ Schema changes are numbered migrations tracked in ``PRAGMA user_version``.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from graphroute.paths import data_dir
+from graphroute.traces.records import CallRecord, FeedbackRecord, NodeRunRecord, RunRecord
+
+__all__ = [
+    "MIGRATIONS",
+    "CallRecord",
+    "FeedbackRecord",
+    "NodeRunRecord",
+    "RunRecord",
+    "TraceStore",
+    "default_trace_path",
+]
 
 MIGRATIONS: Sequence[str] = (
     # 1: runs and calls
@@ -81,56 +93,34 @@ MIGRATIONS: Sequence[str] = (
     ALTER TABLE runs ADD COLUMN plan TEXT;
     ALTER TABLE runs ADD COLUMN budget_usd REAL;
     """,
+    # 3: global ids (traces move between machines: import skips rows it already holds), the
+    # request fingerprint and texts (preference pairs, exact replay quality), automatic quality
+    # signals beside each call, and feedback aimed at one call or one model's answer (outcomes)
+    """
+    ALTER TABLE calls ADD COLUMN call_id TEXT;
+    ALTER TABLE calls ADD COLUMN request_hash TEXT;
+    ALTER TABLE calls ADD COLUMN prompt TEXT;
+    ALTER TABLE calls ADD COLUMN output TEXT;
+    ALTER TABLE calls ADD COLUMN quality TEXT NOT NULL DEFAULT '[]';
+    UPDATE calls SET call_id = lower(hex(randomblob(16))) WHERE call_id IS NULL;
+    CREATE UNIQUE INDEX calls_call_id ON calls(call_id);
+    CREATE INDEX calls_request ON calls(request_hash);
+    ALTER TABLE node_runs ADD COLUMN node_run_id TEXT;
+    UPDATE node_runs SET node_run_id = lower(hex(randomblob(16))) WHERE node_run_id IS NULL;
+    CREATE UNIQUE INDEX node_runs_uid ON node_runs(node_run_id);
+    ALTER TABLE feedback ADD COLUMN feedback_id TEXT;
+    ALTER TABLE feedback ADD COLUMN call_id TEXT;
+    ALTER TABLE feedback ADD COLUMN request_hash TEXT;
+    ALTER TABLE feedback ADD COLUMN model TEXT;
+    UPDATE feedback SET feedback_id = lower(hex(randomblob(16))) WHERE feedback_id IS NULL;
+    CREATE UNIQUE INDEX feedback_uid ON feedback(feedback_id);
+    CREATE INDEX feedback_call ON feedback(call_id);
+    CREATE INDEX calls_started ON calls(started_at);
+    """,
 )
 
 
-@dataclass(frozen=True)
-class CallRecord:
-    """One routed chat-model call."""
-
-    run_id: str | None
-    node: str | None
-    requested_model: str | None
-    model: str
-    reason: str = ""
-    signals: list[dict[str, Any]] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    latency_ms: float = 0.0
-    cost_usd: float = 0.0
-    cache_hit: bool = False
-    error: str | None = None
-    started_at: float = field(default_factory=time.time)
-    batched: bool = False
-    deduped: bool = False
-    retries: int = 0
-
-
-@dataclass(frozen=True)
-class NodeRunRecord:
-    """One execution of a graph node (``pushed``: started by a ``Send``)."""
-
-    run_id: str | None
-    node: str
-    step: int | None = None
-    pushed: bool = False
-    started_at: float = field(default_factory=time.time)
-    duration_ms: float = 0.0
-    error: str | None = None
-    cache_hit: bool = False
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    graph: str
-    started_at: float
-    ended_at: float | None
-    status: str
-    error: str | None
-    metadata: dict[str, Any]
-    plan: str | None = None
-    budget_usd: float | None = None
+_TABLES = {"runs": "run_id", "calls": "call_id", "node_runs": "node_run_id", "feedback": "feedback_id"}
 
 
 def default_trace_path() -> Path:
@@ -138,7 +128,7 @@ def default_trace_path() -> Path:
 
 
 class TraceStore:
-    """Thread-safe writer and typed reader of the trace database.
+    """Thread- and process-safe writer and typed reader of the trace database.
 
     Usage::
 
@@ -153,15 +143,41 @@ class TraceStore:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout = 30000")
+        self._enable_wal()
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
+    def _enable_wal(self) -> None:
+        """Switch to WAL, retrying: SQLite answers "locked" at once, without waiting, while another
+        process is creating the same new file (seen with 8 processes opening it together)."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005 + random.random() * 0.02)
+
     def _migrate(self) -> None:
+        """Apply missing migrations; the version is re-read under the write lock because
+        several processes may open a new database at the same moment."""
         with self._lock:
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in _statements(script):
+                        self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     @property
     def schema_version(self) -> int:
@@ -179,11 +195,19 @@ class TraceStore:
             self._conn.execute("COMMIT")
 
     # -- writing ----------------------------------------------------------------------------
-    def start_run(self, run_id: str, graph: str, metadata: dict[str, Any] | None = None) -> None:
+    def start_run(
+        self,
+        run_id: str,
+        graph: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        plan: str | None = None,
+        budget_usd: float | None = None,
+    ) -> None:
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO runs(run_id, graph, started_at, metadata) VALUES (?, ?, ?, ?)",
-                (run_id, graph, time.time(), json.dumps(metadata or {})),
+                "INSERT INTO runs(run_id, graph, started_at, metadata, plan, budget_usd) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, graph, time.time(), json.dumps(metadata or {}), plan, budget_usd),
             )
 
     def end_run(self, run_id: str, status: str = "ok", error: str | None = None) -> None:
@@ -194,43 +218,72 @@ class TraceStore:
             )
 
     def record_call(self, call: CallRecord) -> None:
-        row = asdict(call)
-        row["signals"] = json.dumps(row["signals"])
-        self._insert("calls", row)
+        self._insert("calls", _call_row(call))
 
     def record_node_run(self, node_run: NodeRunRecord) -> None:
         self._insert("node_runs", asdict(node_run))
 
+    def record_feedback(self, feedback: FeedbackRecord) -> None:
+        self._insert("feedback", asdict(feedback))
+
     def _insert(self, table: str, row: dict[str, Any]) -> None:
-        row = {key: int(value) if isinstance(value, bool) else value for key, value in row.items()}
-        columns = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
+        columns, values = _columns(row)
         with self._write() as conn:
-            conn.execute(f"INSERT INTO {table}({columns}) VALUES ({marks})", tuple(row.values()))
+            conn.execute(f"INSERT INTO {table}({columns}) VALUES ({', '.join('?' * len(values))})", values)
+
+    def merge(self, records: Iterable[RunRecord | CallRecord | NodeRunRecord | FeedbackRecord]) -> dict[str, int]:
+        """Add records made elsewhere, skipping those already held (by their global id).
+
+        A run already present is completed from the incoming copy (end time, status) when the
+        incoming copy has ended: re-importing a later export of the same database adds nothing
+        twice and loses nothing. Returns the number of new rows per table.
+        """
+        added = dict.fromkeys(_TABLES, 0)
+        with self._write() as conn:
+            for record in records:
+                table, row = _row_of(record)
+                columns, values = _columns(row)
+                marks = ", ".join("?" * len(values))
+                cursor = conn.execute(f"INSERT OR IGNORE INTO {table}({columns}) VALUES ({marks})", values)
+                added[table] += cursor.rowcount
+                if table == "runs" and cursor.rowcount == 0 and row["ended_at"] is not None:
+                    conn.execute(
+                        "UPDATE runs SET ended_at = ?, status = ?, error = ? WHERE run_id = ? AND ended_at IS NULL",
+                        (row["ended_at"], row["status"], row["error"], row["run_id"]),
+                    )
+        return added
 
     # -- reading ----------------------------------------------------------------------------
-    def calls(self, run_id: str | None = None, node: str | None = None) -> list[CallRecord]:
-        """Calls in the order they were recorded, optionally for one run and/or node."""
-        query, args = "SELECT * FROM calls WHERE 1=1", []
-        if run_id is not None:
-            query += " AND run_id = ?"
-            args.append(run_id)
+    def calls(
+        self,
+        run_id: str | None = None,
+        node: str | None = None,
+        *,
+        model: str | None = None,
+        request_hash: str | None = None,
+        graph: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[CallRecord]:
+        """Calls in the order they were recorded, filtered by any of the given fields.
+
+        ``node`` matches the node and, for a subgraph's name, every node inside it;
+        ``since``/``until`` are Unix times on the call's start.
+        """
+        where, args = _where(run_id=run_id, model=model, request_hash=request_hash, since=since, until=until)
         if node is not None:
-            query += " AND node = ?"
-            args.append(node)
-        rows = self._conn.execute(query + " ORDER BY id", args).fetchall()
+            where += " AND (node = ? OR node LIKE ? ESCAPE '\\')"
+            args += [node, _like_prefix(node)]
+        if graph is not None:
+            where += " AND run_id IN (SELECT run_id FROM runs WHERE graph = ?)"
+            args.append(graph)
+        rows = self._conn.execute(f"SELECT * FROM calls WHERE {where} ORDER BY id", args).fetchall()
         return [_call_from_row(row) for row in rows]
 
     def node_runs(self, run_id: str | None = None, node: str | None = None) -> list[NodeRunRecord]:
         """Node executions in the order they finished."""
-        query, args = "SELECT * FROM node_runs WHERE 1=1", []
-        if run_id is not None:
-            query += " AND run_id = ?"
-            args.append(run_id)
-        if node is not None:
-            query += " AND node = ?"
-            args.append(node)
-        rows = self._conn.execute(query + " ORDER BY id", args).fetchall()
+        where, args = _where(run_id=run_id, node=node)
+        rows = self._conn.execute(f"SELECT * FROM node_runs WHERE {where} ORDER BY id", args).fetchall()
         records = []
         for row in rows:
             data = dict(row)
@@ -239,27 +292,110 @@ class TraceStore:
             records.append(NodeRunRecord(**data))
         return records
 
-    def runs(self, graph: str | None = None) -> list[RunRecord]:
-        query, args = "SELECT * FROM runs", []
-        if graph is not None:
-            query += " WHERE graph = ?"
-            args.append(graph)
-        rows = self._conn.execute(query + " ORDER BY started_at", args).fetchall()
+    def runs(
+        self, graph: str | None = None, *, since: float | None = None, until: float | None = None
+    ) -> list[RunRecord]:
+        """Runs in the order they started."""
+        where, args = _where(graph=graph, since=since, until=until)
+        rows = self._conn.execute(f"SELECT * FROM runs WHERE {where} ORDER BY started_at", args).fetchall()
         return [_run_from_row(row) for row in rows]
 
     def run(self, run_id: str) -> RunRecord | None:
         row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return _run_from_row(row) if row else None
 
+    def feedback(
+        self,
+        run_id: str | None = None,
+        node: str | None = None,
+        *,
+        source: str | None = None,
+        call_id: str | None = None,
+    ) -> list[FeedbackRecord]:
+        """Feedback and known outcomes in the order they were given."""
+        where, args = _where(run_id=run_id, node=node, source=source, call_id=call_id)
+        rows = self._conn.execute(f"SELECT * FROM feedback WHERE {where} ORDER BY id", args).fetchall()
+        records = []
+        for row in rows:
+            data = dict(row)
+            data.pop("id")
+            records.append(FeedbackRecord(**data))
+        return records
+
+    def count(self, table: Literal["runs", "calls", "node_runs", "feedback"]) -> int:
+        if table not in _TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the file: ``"ok"`` or a description of the damage."""
+        return "; ".join(str(row[0]) for row in self._conn.execute("PRAGMA integrity_check").fetchall())
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def __enter__(self) -> TraceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script split into statements (``executescript`` would commit on its own)."""
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def _like_prefix(node: str) -> str:
+    escaped = node.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + ":%"
+
+
+def _where(**filters: Any) -> tuple[str, list[Any]]:
+    clauses, args = ["1=1"], []
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name == "since":
+            clauses.append("started_at >= ?")
+        elif name == "until":
+            clauses.append("started_at < ?")
+        else:
+            clauses.append(f"{name} = ?")
+        args.append(value)
+    return " AND ".join(clauses), args
+
+
+def _columns(row: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    values = tuple(int(value) if isinstance(value, bool) else value for value in row.values())
+    return ", ".join(row), values
+
+
+def _call_row(call: CallRecord) -> dict[str, Any]:
+    row = asdict(call)
+    row["signals"] = json.dumps(row["signals"])
+    row["quality"] = json.dumps(row["quality"])
+    return row
+
+
+def _row_of(record: RunRecord | CallRecord | NodeRunRecord | FeedbackRecord) -> tuple[str, dict[str, Any]]:
+    if isinstance(record, CallRecord):
+        return "calls", _call_row(record)
+    row = asdict(record)
+    if isinstance(record, RunRecord):
+        row["metadata"] = json.dumps(row["metadata"])
+        return "runs", row
+    if isinstance(record, NodeRunRecord):
+        return "node_runs", row
+    return "feedback", row
 
 
 def _call_from_row(row: sqlite3.Row) -> CallRecord:
     data = dict(row)
     data.pop("id")
     data["signals"] = json.loads(data["signals"])
+    data["quality"] = json.loads(data["quality"])
     for flag in ("cache_hit", "batched", "deduped"):
         data[flag] = bool(data[flag])
     return CallRecord(**data)
