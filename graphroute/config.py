@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from graphroute.errors import ConfigError, UnknownModelError
+from graphroute.pillars.rules import RulesConfig
 
 # Built-ins; packages add their own through the ``graphroute.providers`` entry-point group.
 BUILTIN_PROVIDERS = ("openai", "openai-compatible", "ollama", "llamacpp")
@@ -124,6 +125,7 @@ class PoolConfig(_Strict):
 
     models: dict[str, ModelSpec]
     routing: RoutingConfig = RoutingConfig()
+    rules: RulesConfig = RulesConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-COMMAND_MODULES: tuple[str, ...] = ("demo", "traces", "inspect")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "traces", "inspect", "train", "score")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Plan and route the model calls of LangGraph apps.")
 

@@ -1,0 +1,57 @@
+"""``graphroute train``: fit a semantic router from outcome data and save it as a directory.
+
+Accepts both public formats (RouteLLM two-model CSVs, LLMRouter ``train.json`` with its
+``models.json``), as files or directories, in any mix. ``--default`` (re)builds the default
+router in the data dir from ``shared/data`` instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from graphroute.errors import GraphRouteError
+
+
+def train(
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="Outcome files or directories (repeatable).")
+    ] = None,
+    more: Annotated[list[Path] | None, typer.Argument(help="More data paths (so `--data a b` works).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Router directory to write.")] = None,
+    estimator: Annotated[str, typer.Option(help="knn or logistic.")] = "knn",
+    weak: Annotated[
+        list[str] | None, typer.Option("--weak", help="Reference weak model(s); default: cheapest per source.")
+    ] = None,
+    default: Annotated[bool, typer.Option("--default", help="Rebuild the default router from shared/data.")] = False,
+) -> None:
+    """Fit a router on per-question outcomes and save it (use it with `graphroute score --router DIR`)."""
+    from graphroute.evaluation.data import load_outcomes
+    from graphroute.evaluation.training import default_router, default_router_dir, make_estimator, train_router
+
+    try:
+        if default:
+            router = default_router(rebuild=True)
+            target = default_router_dir()
+        else:
+            paths = [*(data or []), *(more or [])]
+            if not paths or out is None:
+                typer.echo("error: pass --data PATH... and --out DIR (or --default)", err=True)
+                raise typer.Exit(2)
+            table = load_outcomes(paths)
+            typer.echo(f"embedding {len(table)} prompts × {len(table.models)} models...", err=True)
+            router = train_router(table, estimator=make_estimator(estimator), weak=weak)
+            target = router.save(out)
+    except GraphRouteError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"router saved to {target}: {router.estimator.kind}, {len(router.models)} models, "
+        f"weak tier {', '.join(router.weak)}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
