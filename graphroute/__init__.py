@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graphroute.chat_model import RoutedChatModel
 from graphroute.config import ModelSpec
 from graphroute.errors import (
     ConfigError,
@@ -40,6 +41,7 @@ __all__ = [
     "ProviderError",
     "RouteDecision",
     "RouteRequest",
+    "RoutedChatModel",
     "Router",
     "RoutingError",
     "RunTrace",

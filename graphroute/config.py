@@ -74,7 +74,7 @@ class ModelSpec(_Strict):
     output_price: float = Field(0.0, ge=0, description="USD per 1M output tokens")
     locality: Locality | None = None
     context_window: int = Field(4096, gt=0)
-    capabilities: tuple[Capability, ...] = ("streaming",)
+    capabilities: tuple[Capability, ...] = ("streaming", "tools", "json")
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(2, ge=0, description="retries on 429/5xx/connection errors, with backoff")
     retry_delay_s: float = Field(0.5, ge=0, description="first backoff delay; doubles per retry, with jitter")

@@ -11,13 +11,15 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from graphroute.cache.layer import CacheLayer
+from graphroute.cache.stats import CacheStats
 from graphroute.errors import ConfigError
 from graphroute.graph.identity import compiled_app, graph_identity, node_ids
 from graphroute.providers.pool import ModelPool
@@ -31,11 +33,12 @@ from graphroute.traces.store import CallRecord, TraceStore
 
 @dataclass
 class RunTrace:
-    """What one run did: its id and every routed call, in order."""
+    """What one run did: its id, every routed call in order, and what caching/batching saved."""
 
     run_id: str
     calls: list[CallRecord] = field(default_factory=list)
     status: str = "running"
+    cache: CacheStats = field(default_factory=CacheStats)
 
     @property
     def cost_usd(self) -> float:
@@ -58,11 +61,14 @@ class OptimizedApp:
         app.last_run.calls          # one CallRecord per model call
     """
 
-    def __init__(self, app: Any, *, pool: ModelPool, router: Router, store: TraceStore) -> None:
+    def __init__(
+        self, app: Any, *, pool: ModelPool, router: Router, store: TraceStore, cache_layer: CacheLayer | None = None
+    ) -> None:
         self.app = app
         self.pool = pool
         self.router = router
         self.store = store
+        self.cache_layer = cache_layer
         self.graph_id = graph_identity(app)
         self.last_run: RunTrace | None = None
 
@@ -76,15 +82,25 @@ class OptimizedApp:
         session = RoutingSession(pool=self.pool, router=self.router, store=self.store, run_id=run_id)
         trace = RunTrace(run_id=run_id, calls=session.calls)
         self.last_run = trace
+        layer = self.cache_layer
+        reuse = layer.activate(trace.cache, self.store, run_id) if layer is not None else nullcontext()
         try:
-            with intercepting(), active_session(session):
+            with intercepting(), active_session(session), reuse:
                 yield session, with_callback(config, NodeRunRecorder(self.store, run_id))
         except BaseException as error:
             trace.status = "error"
             self.store.end_run(run_id, "error", f"{type(error).__name__}: {error}")
+            self._report_spend(run_id, trace)
             raise
         trace.status = "ok"
         self.store.end_run(run_id, "ok")
+        self._report_spend(run_id, trace)
+
+    def _report_spend(self, run_id: str, trace: RunTrace) -> None:
+        """Real spend goes back to a budget-pacing router, which also frees the run's state."""
+        end_run = getattr(self.router, "end_run", None)
+        if callable(end_run):
+            end_run(run_id, trace.cost_usd)
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
         with self._run(config) as (_, run_config):
@@ -115,6 +131,11 @@ class OptimizedApp:
         configs = config if isinstance(config, list) else [config] * len(inputs)
         return list(await asyncio.gather(*(self.ainvoke(i, c, **kwargs) for i, c in zip(inputs, configs, strict=True))))
 
+    @property
+    def plan(self) -> Any:
+        """The holistic plan when optimized under a budget (printable), else None."""
+        return getattr(self.router, "plan", None)
+
     # -- the rest of the compiled graph's interface -------------------------------------------
     def get_graph(self, *args: Any, **kwargs: Any) -> Any:
         return self.app.get_graph(*args, **kwargs)
@@ -134,6 +155,10 @@ def optimize(
     router: Router | None = None,
     routes: Mapping[str, str] | None = None,
     traces: TraceStore | Path | str | None = None,
+    cache: Any = None,
+    batching: Any = None,
+    budget_usd: float | None = None,
+    cloud_share: float | None = None,
     **compile_kwargs: Any,
 ) -> OptimizedApp:
     """Wrap a LangGraph app (``StateGraph`` or compiled) so its model calls are routed.
@@ -141,10 +166,23 @@ def optimize(
     ``pool``: a ``ModelPool``, a pool TOML path, or None for the embedded local default.
     ``routes``: node → model pins, added to (and overriding) the pool file's ``[routing.nodes]``.
     ``traces``: a ``TraceStore`` or a SQLite path; default ``<data dir>/traces.sqlite``.
+    ``cache``: ``True``, a directory or a ``graphroute.cache.CacheConfig`` — node state and
+    deterministic model answers are reused across runs and processes (default off).
+    ``batching``: ``True`` or a ``graphroute.batching.BatchConfig`` — concurrent calls to one model
+    are grouped and identical ones sent once (default off).
+    ``budget_usd`` (per run) or ``cloud_share`` (0–1): plan the whole run under that budget
+    (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with pins and ``router``.
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
+    _check_budget(budget_usd, cloud_share, router, routes)
     app = compiled_app(graph, **compile_kwargs)
     model_pool = ModelPool.coerce(pool)
+    store = traces if isinstance(traces, TraceStore) else TraceStore(traces)
+    if router is None and (budget_usd is not None or cloud_share is not None):
+        from graphroute.planning.live import plan_app, planned_router
+
+        plan = plan_app(app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store)
+        router = planned_router(plan, budget_usd=budget_usd)
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}
         known_nodes = set(node_ids(app))
@@ -158,8 +196,23 @@ def optimize(
                     entry=f"routing.nodes.{node}",
                 )
         router = StaticRouter(model_pool.default_model(), pins, known=model_pool.names)
-    store = traces if isinstance(traces, TraceStore) else TraceStore(traces)
-    return OptimizedApp(app, pool=model_pool, router=router, store=store)
+    layer = CacheLayer.build(model_pool, cache, batching)
+    if layer is not None:
+        app = layer.install(app, graph_identity(app))
+    return OptimizedApp(app, pool=model_pool, router=router, store=store, cache_layer=layer)
+
+
+def _check_budget(
+    budget_usd: float | None, cloud_share: float | None, router: Router | None, routes: Mapping[str, str] | None
+) -> None:
+    if budget_usd is not None and budget_usd <= 0:
+        raise ConfigError(f"budget_usd must be > 0 (USD per run), got {budget_usd}; omit it for no budget")
+    if cloud_share is not None and not 0 <= cloud_share <= 1:
+        raise ConfigError(f"cloud_share must be between 0 and 1, got {cloud_share}")
+    if budget_usd is not None and cloud_share is not None:
+        raise ConfigError("give budget_usd or cloud_share, not both")
+    if (budget_usd is not None or cloud_share is not None) and (router is not None or routes):
+        raise ConfigError("a budget plans every node itself: drop router=/routes= or drop the budget")
 
 
 def with_callback(config: Any, handler: BaseCallbackHandler) -> dict[str, Any]:

@@ -157,3 +157,18 @@ def test_a_server_that_cannot_load_the_model_shows_its_log(tmp_path: Path) -> No
 
     with pytest.raises(LocalServerError, match=r"exited with code .* while starting; its log"):
         pool.client("local")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"budget_usd": 0}, r"budget_usd must be > 0 \(USD per run\), got 0"),
+        ({"budget_usd": -0.01}, r"budget_usd must be > 0"),
+        ({"cloud_share": 1.5}, r"cloud_share must be between 0 and 1, got 1\.5"),
+        ({"budget_usd": 0.01, "cloud_share": 0.2}, r"budget_usd or cloud_share, not both"),
+        ({"budget_usd": 0.01, "routes": {"echo": "local"}}, r"drop router=/routes= or drop the budget"),
+    ],
+)
+def test_a_bad_budget_is_named(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        optimize(simple_graph(), pool=ModelPool.from_dict(BASE), **kwargs)

@@ -24,6 +24,7 @@ EXPECTED = [
     "ProviderError",
     "RouteDecision",
     "RouteRequest",
+    "RoutedChatModel",
     "Router",
     "RoutingError",
     "RunTrace",

@@ -10,7 +10,7 @@ import importlib
 
 import typer
 
-COMMAND_MODULES: tuple[str, ...] = ("demo", "traces", "inspect", "train", "score")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "traces", "inspect", "plan", "train", "score", "serve")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Plan and route the model calls of LangGraph apps.")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from typing import Any
 
+import httpx
 from langchain_core.language_models import BaseChatModel
 
 from graphroute.config import ModelSpec
@@ -25,10 +28,31 @@ def _api_key(spec: ModelSpec) -> str:
     return value
 
 
+class PerLoopTransport(httpx.AsyncBaseTransport):
+    """One async connection pool per event loop.
+
+    The OpenAI client otherwise shares one async pool across loops, and a second
+    ``asyncio.run(model.ainvoke(...))`` on the same pool client fails with "Event loop is closed".
+    """
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncHTTPTransport] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools.setdefault(loop, httpx.AsyncHTTPTransport())
+        return await pool.handle_async_request(request)
+
+
 def _chat_openai(spec: ModelSpec, *, base_url: str | None, api_key: str, model: str) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
+        http_async_client=httpx.AsyncClient(transport=PerLoopTransport(), timeout=spec.timeout_s),
         model=model,
         base_url=base_url,
         api_key=api_key,  # type: ignore[arg-type]  # wrapped in SecretStr by the client

@@ -28,6 +28,7 @@ from graphroute.providers.resilience import (
 )
 from graphroute.routing.base import RouteDecision
 from graphroute.routing.session import RoutingSession
+from graphroute.traces.quality import call_details
 from graphroute.traces.store import CallRecord
 
 
@@ -156,6 +157,7 @@ class PreparedCall:
                 cache_hit=self.cache_hit,
                 batched=self.batched,
                 deduped=self.deduped,
+                **call_details(self.request, message, error, redact=lambda text: redact(text, self.session)),
             )
         )
 

@@ -1,0 +1,479 @@
+"""Workflow benchmark: the holistic plan against per-call routing, on LangGraph workflows whose
+every model call is a real question with real per-model outcomes.
+
+    python benchmarks/workflows.py --outcomes ../shared/data/llmrouter/train.json \\
+        --models ../shared/data/llmrouter/models.json --seeds 5 --json OUT [--plot PNG]
+
+``--outcomes``: any file in LLMRouter's ``train.json`` format (``question``, ``cluster_id``,
+``scores``: model → 0/1); ``--models``: a file in its ``models.json`` format (prices per 1M
+tokens, ``size``). Source of the bundled data: ulab-uiuc/LLMRouter (MIT), see shared/data.
+
+Workflows (real ``StateGraph``s; a node's "model call" asks the strategy's ``Router`` for a
+model, then looks the question's outcome up for that model):
+
+- chain: plan → solve → check → answer; the run succeeds only if every step does;
+- map_reduce: planner → 6 parallel workers (``Send``) → aggregate; succeeds if planner and
+  aggregate succeed and at least 4 of 6 workers do;
+- critic_loop: solve → critic; the critic catches a wrong answer when it answers its own
+  question correctly and sends it back (at most 2 retries, each a new question); the run
+  succeeds if the final answer is right. A right answer is always accepted.
+
+Each run is one task from one task cluster (drawn in proportion to the test split): every
+node's question is drawn from that cluster. Questions are split into train/test by question
+(seeded, 50/50); the success estimator (the semantic pillar's default, as ``graphroute train``
+fits it: ``make_estimator()`` on ``training_encoder()`` embeddings) and every plan are fitted
+on train only; runs use test questions only.
+
+Cost of a call: input tokens of the question (tiktoken cl100k_base) × input price + a fixed
+output-token count per node type (``OUTPUT_TOKENS``) × output price.
+
+Strategies: holistic (``PlannedRouter`` over a λ grid), per_call (``PerCallRouter``, one
+global λ, every call alone — a retry is a fresh call), llmselector (greedy per-node
+assignment), random (strong with probability s, else cheap), and the points all_cloud (the
+model with the best mean success on train, every call), all_local (the cheapest local-tier
+model — 7–12B, every call) and oracle (cheapest correct model per call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import operator
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import numpy as np
+from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from graphroute.evaluation.data import load_llmrouter_json
+from graphroute.evaluation.training import make_estimator, training_encoder
+from graphroute.pillars.base import RouteRequest
+from graphroute.planning import curves
+from graphroute.planning.baselines import (
+    OracleRouter,
+    PerCallRouter,
+    RandomRouter,
+    assignment_router,
+    llmselector,
+)
+from graphroute.planning.plan import NodeDemand
+from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
+from graphroute.planning.router import RUN_ID_KEY, PlannedRouter
+from graphroute.planning.solver import solve
+from graphroute.planning.structure import Quorum, Retry, Step, Workflow
+from graphroute.routing.static import StaticRouter
+
+# Output tokens per call, by node type (a plan, a worked solution, a short verdict, ...).
+OUTPUT_TOKENS = {
+    "chain": {"plan": 200, "solve": 400, "check": 100, "answer": 150},
+    "map_reduce": {"planner": 200, "worker": 300, "aggregate": 400},
+    "critic_loop": {"solve": 400, "critic": 100},
+}
+STRUCTURES = {
+    "chain": Workflow.chain("plan", "solve", "check", "answer"),
+    "map_reduce": Workflow((Step("planner"), Quorum("worker", 6, 4), Step("aggregate"))),
+    "critic_loop": Workflow((Retry("solve", "critic", 3),)),
+}
+QUESTIONS_PER_RUN = {"chain": {"plan": 1, "solve": 1, "check": 1, "answer": 1},
+                     "map_reduce": {"planner": 1, "worker": 6, "aggregate": 1},
+                     "critic_loop": {"solve": 3, "critic": 3}}
+LOCAL_MAX_BILLION = 20.0
+
+
+class RunState(TypedDict, total=False):
+    run_id: str
+    task: dict[str, list[int]]
+    calls: Annotated[list[tuple[str, str, bool, float]], operator.add]
+    verdict: str
+
+
+class Harness:
+    """Turns a node's model call into a routed outcome lookup."""
+
+    def __init__(self, prompts: list[str], outcomes: np.ndarray, coster: CallCoster) -> None:
+        self.prompts, self.outcomes, self.coster = prompts, outcomes, coster
+        self.index = {m: j for j, m in enumerate(coster.prices.models)}
+
+    def call(self, config: Any, run_id: str, node: str, qid: int, **meta: Any) -> tuple[str, str, bool, float]:
+        router = config["configurable"]["router"]
+        request = RouteRequest([HumanMessage(self.prompts[qid])], node=node,
+                               metadata={RUN_ID_KEY: run_id, "qid": qid, **meta})
+        model = router.route(request).model
+        j = self.index[model]
+        cost = float(self.coster(self.prompts[qid], node)[j])
+        return (node, model, bool(self.outcomes[qid, j] == 1), cost)
+
+
+def build_graph(name: str, harness: Harness) -> Any:
+    """The workflow as a compiled LangGraph app."""
+    graph = StateGraph(RunState)
+    if name == "chain":
+        steps = list(OUTPUT_TOKENS["chain"])
+        for step in steps:
+            graph.add_node(step, lambda s, config, step=step: {
+                "calls": [harness.call(config, s["run_id"], step, s["task"][step][0])]})
+        for a, b in zip([START, *steps], [*steps, END], strict=True):
+            graph.add_edge(a, b)
+    elif name == "map_reduce":
+        graph.add_node("planner", lambda s, config: {
+            "calls": [harness.call(config, s["run_id"], "planner", s["task"]["planner"][0])]})
+        graph.add_node("worker", lambda w, config: {"calls": [harness.call(config, w["run_id"], "worker", w["qid"])]})
+        graph.add_node("aggregate", lambda s, config: {
+            "calls": [harness.call(config, s["run_id"], "aggregate", s["task"]["aggregate"][0])]})
+        graph.add_edge(START, "planner")
+        graph.add_conditional_edges(
+            "planner", lambda s: [Send("worker", {"run_id": s["run_id"], "qid": q}) for q in s["task"]["worker"]],
+            ["worker"])
+        graph.add_edge("worker", "aggregate")
+        graph.add_edge("aggregate", END)
+    else:
+        def solve_node(s: RunState, config: RunnableConfig) -> dict[str, Any]:
+            attempt = sum(1 for c in s["calls"] if c[0] == "solve")
+            return {"calls": [harness.call(config, s["run_id"], "solve", s["task"]["solve"][attempt])]}
+
+        def critic_node(s: RunState, config: RunnableConfig) -> dict[str, Any]:
+            answers = [c for c in s["calls"] if c[0] == "solve"]
+            right = answers[-1][2]
+            call = harness.call(config, s["run_id"], "critic", s["task"]["critic"][len(answers) - 1], answer_ok=right)
+            return {"calls": [call], "verdict": "reject" if (call[2] and not right) else "accept"}
+
+        def again(s: RunState) -> str:
+            attempts = sum(1 for c in s["calls"] if c[0] == "solve")
+            return "solve" if s["verdict"] == "reject" and attempts < 3 else END
+
+        graph.add_node("solve", solve_node)
+        graph.add_node("critic", critic_node)
+        graph.add_edge(START, "solve")
+        graph.add_edge("solve", "critic")
+        graph.add_conditional_edges("critic", again, ["solve", END])
+    return graph.compile()
+
+
+def succeeded(name: str, calls: list[tuple[str, str, bool, float]]) -> bool:
+    ok = {node: [c[2] for c in calls if c[0] == node] for node in {c[0] for c in calls}}
+    if name == "chain":
+        return all(c[2] for c in calls)
+    if name == "map_reduce":
+        return ok["planner"][0] and ok["aggregate"][0] and sum(ok["worker"]) >= 4
+    return ok["solve"][-1]
+
+
+def compose_runs(name: str, rows: np.ndarray, clusters: np.ndarray, count: int, rng: np.random.Generator) -> list:
+    """Tasks: a cluster per run (by its share of ``rows``), each node's questions from it."""
+    labels, sizes = np.unique(clusters[rows], return_counts=True)
+    by_label = {label: rows[clusters[rows] == label] for label in labels}
+    need = QUESTIONS_PER_RUN[name]
+    runs = []
+    for _ in range(count):
+        pool = by_label[labels[rng.choice(len(labels), p=sizes / sizes.sum())]]
+        drawn = rng.choice(pool, sum(need.values()), replace=len(pool) < sum(need.values()))
+        task, start = {}, 0
+        for node, n in need.items():
+            task[node] = [int(q) for q in drawn[start:start + n]]
+            start += n
+        runs.append(task)
+    return runs
+
+
+def run_strategy(app: Any, name: str, router: Any, runs: list) -> tuple[float, float]:
+    """Mean cost and success of the runs under one router."""
+    costs, wins = [], []
+    for task in runs:
+        run_id = uuid.uuid4().hex
+        out = app.invoke({"run_id": run_id, "task": task, "calls": []}, {"configurable": {"router": router}})
+        cost = sum(c[3] for c in out["calls"])
+        if isinstance(router, PlannedRouter):
+            router.end_run(run_id, cost)
+        costs.append(cost)
+        wins.append(succeeded(name, out["calls"]))
+    return float(np.mean(costs)), float(np.mean(wins))
+
+
+def local_tier(models_path: Path, models: list[str]) -> list[str]:
+    """Models of at most ``LOCAL_MAX_BILLION`` parameters (the issue's 7–9B "local" tier)."""
+    catalogue = json.loads(models_path.read_text(encoding="utf-8"))
+    local = []
+    for model in models:
+        size = str(catalogue.get(model, {}).get("size", "")).upper().rstrip("B")
+        try:
+            if float(size) <= LOCAL_MAX_BILLION:
+                local.append(model)
+        except ValueError:
+            continue
+    return local
+
+
+class Bench:
+    """Everything shared by the seeds: data, embeddings, prices, token counts, graphs."""
+
+    def __init__(self, outcomes: Path, models: Path, workflows: list[str]) -> None:
+        table = load_llmrouter_json(outcomes, models)
+        self.prompts = table.prompts
+        self.clusters = np.array(table.clusters or ["all"] * len(table.prompts))
+        self.prices = PoolPrices.of(table.prices or {}, local=local_tier(models, table.models))
+        self.outcomes = self.prices.align(table.models, table.outcomes)
+        if not self.prices.local.any():
+            raise SystemExit(f"no model of ≤ {LOCAL_MAX_BILLION:.0f}B in {models}: no all-local baseline")
+        counter = TokenCounter()
+        self.token_method = counter.name
+        self.tokens = counter.many(self.prompts)
+        token_of = dict(zip(self.prompts, self.tokens, strict=True))
+        self.token_of = lambda text: token_of.get(text) or counter(text)
+        started = time.perf_counter()
+        encoder = training_encoder()  # what `graphroute train` fits on: MiniLM (+ shape features)
+        self.encoder_name = encoder.name
+        self.embeddings = encoder.encode(self.prompts)
+        self.embed_s = time.perf_counter() - started
+        self.workflows = workflows
+        self.coster = {name: CallCoster(self.prices, OUTPUT_TOKENS[name], tokens=self.token_of) for name in workflows}
+        self.harness = {name: Harness(self.prompts, self.outcomes, self.coster[name]) for name in workflows}
+        self.apps = {name: build_graph(name, self.harness[name]) for name in workflows}
+
+    def split(self, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Train/test rows by question, and estimates for every row from train-only estimators.
+
+        Test rows get the estimator fitted on all of train; train rows get 5-fold cross-fitted
+        estimates (what the planner learns its expectations from).
+        """
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(self.prompts))
+        cut = round(len(order) * (1 - test_fraction))
+        train, test = np.sort(order[:cut]), np.sort(order[cut:])
+        models = list(self.prices.models)
+        estimates = np.zeros_like(self.outcomes)
+        fitted = make_estimator().fit(self.embeddings[train], self.outcomes[train], models)
+        estimates[test] = fitted.predict(self.embeddings[test])
+        for fold in np.array_split(rng.permutation(train), 5):
+            rest = np.setdiff1d(train, fold)
+            estimates[fold] = make_estimator().fit(self.embeddings[rest], self.outcomes[rest], models).predict(
+                self.embeddings[fold])
+        return train, test, estimates
+
+    def lam_grid(self, points: int) -> np.ndarray:
+        """λ from 'best model everywhere' (even for calls worth 1/2000 of a run) to 'cheapest everywhere'."""
+        typical = np.median(self.tokens)
+        costs = self.prices.cost(typical, 250.0)
+        return np.geomspace(1.0 / (2000 * costs.max()), 10.0 / costs.min(), points)
+
+
+def oracle_lookup(bench: Bench) -> Any:
+    """Whether a model gets a call right; a critic call is "right" whenever the answer was."""
+    index = {m: j for j, m in enumerate(bench.prices.models)}
+
+    def correct(request: RouteRequest, model: str) -> bool:
+        if request.metadata.get("answer_ok", False):
+            return True
+        return bool(bench.outcomes[request.metadata["qid"], index[model]] == 1)
+
+    return correct
+
+
+def run_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    train, test, estimates = bench.split(seed, args.test_fraction)
+    lookup = {bench.prompts[q]: estimates[q] for q in test}
+    estimate_of = lambda request: lookup.get(request.last_user_text)  # noqa: E731
+    local_cols = np.flatnonzero(bench.prices.local)
+    difficulty = 1.0 - estimates[:, local_cols].mean(axis=1)  # the semantic pillar's difficulty
+    accuracy = bench.outcomes[train].mean(axis=0)
+    cloud_model = bench.prices.models[int(np.argmax(accuracy))]
+    local_model = bench.prices.models[int(local_cols[0])]  # columns are sorted cheapest first
+    grid = bench.lam_grid(args.points)
+    out: dict[str, dict[str, Any]] = {}
+    for name in bench.workflows:
+        rng = np.random.default_rng(10_000 + seed)
+        runs = compose_runs(name, test, bench.clusters, args.runs, rng)
+        app, coster = bench.apps[name], bench.coster[name]
+        demands = {
+            node: NodeDemand(node, estimates[train], bench.tokens[train], tokens, outcomes=bench.outcomes[train],
+                             difficulty=difficulty[train], contexts=bench.clusters[train])
+            for node, tokens in OUTPUT_TOKENS[name].items()
+        }
+        structure = STRUCTURES[name]
+        strategies = ("holistic", "per_call", "llmselector", "random")
+        curves_: dict[str, list[tuple[float, float]]] = {k: [] for k in strategies}
+        started = time.perf_counter()
+        for lam in grid:
+            plan = solve(structure, demands, bench.prices, lam=float(lam))
+            router = PlannedRouter(plan, estimates=estimate_of, tokens=bench.token_of)
+            curves_["holistic"].append(run_strategy(app, name, router, runs))
+            per_call = PerCallRouter(coster, estimate_of, lam=float(lam))
+            curves_["per_call"].append(run_strategy(app, name, per_call, runs))
+        for lam in grid[:: max(1, len(grid) // 8)]:
+            assignment = llmselector(structure, demands, bench.prices, lam=float(lam))
+            curves_["llmselector"].append(run_strategy(app, name, assignment_router(assignment, local_model), runs))
+        for share in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0):
+            router = RandomRouter(local_model, cloud_model, share=share, seed=seed)
+            curves_["random"].append(run_strategy(app, name, router, runs))
+        correct = oracle_lookup(bench)
+        points = {
+            "all_cloud": run_strategy(app, name, StaticRouter(cloud_model), runs),
+            "all_local": run_strategy(app, name, StaticRouter(local_model), runs),
+            "oracle": run_strategy(app, name, OracleRouter(coster, correct), runs),
+        }
+        out[name] = {"curves": curves_, "points": points, "cloud_model": cloud_model, "local_model": local_model,
+                     "seconds": time.perf_counter() - started}
+        print(f"  seed {seed} {name}: {time.perf_counter() - started:.0f}s", flush=True)
+    return out
+
+
+def solver_timing(bench: Bench, repeats: int = 5) -> dict[str, float]:
+    """Re-planning speed: a 50-node workflow (47 steps, a 6-wide quorum, a 3-attempt retry loop),
+    100 sample calls per node, solved for a per-run budget (bisection on λ included)."""
+    train, _, estimates = bench.split(0, 0.5)
+    rng = np.random.default_rng(0)
+    parts: list[Any] = [Step(f"step{i}", criticality=float(rng.uniform(0.2, 1.0))) for i in range(47)]
+    parts += [Quorum("workers", 6, 4), Retry("solve", "critic", 3)]
+    workflow = Workflow(tuple(parts))
+    demands = {}
+    for node in workflow.nodes():
+        rows = rng.choice(train, 100, replace=False)
+        demands[node] = NodeDemand(node, estimates[rows], bench.tokens[rows], 250.0, outcomes=bench.outcomes[rows],
+                                   contexts=bench.clusters[rows])
+    budget = 0.3 * 60 * float(bench.prices.cost(np.median(bench.tokens), 250.0).max())
+    times, cpu = [], []
+    for _ in range(repeats):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        plan = solve(workflow, demands, bench.prices, budget_usd=budget)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    return {"nodes": len(workflow.nodes()), "slots": len(workflow.slots()), "median_ms": float(np.median(times)),
+            "min_ms": float(np.min(times)), "median_cpu_ms": float(np.median(cpu)),
+            "expected_cost_usd": plan.expected_cost, "budget_usd": budget}
+
+
+def summarise(per_seed: list[dict[str, dict[str, Any]]], name: str) -> dict[str, Any]:
+    """Curves and points averaged over seeds (same grid per seed), and the comparison figures."""
+    def mean(points: list[list[tuple[float, float]]]) -> list[list[float]]:
+        return [[float(np.mean([p[i][0] for p in points])), float(np.mean([p[i][1] for p in points]))]
+                for i in range(len(points[0]))]
+
+    first = per_seed[0][name]
+    curve_set = {k: mean([s[name]["curves"][k] for s in per_seed]) for k in first["curves"]}
+    point_set = {k: mean([[s[name]["points"][k]] for s in per_seed])[0] for k in first["points"]}
+    floor = point_set["all_local"][1]
+    holistic = [tuple(p) for p in curve_set["holistic"]]
+    comparison = curves.compare(holistic, [tuple(p) for p in curve_set["per_call"]], floor=floor)
+    return {
+        "curves": curve_set,
+        "points": point_set,
+        "saving_vs_per_call": comparison["saving"],
+        "worst_ratio": comparison["worst"],
+        "cost_to_match_all_cloud": curves.match_ratio(holistic, tuple(point_set["all_cloud"])),
+        "_comparison": comparison,
+    }
+
+
+def seed_figures(per_seed: list[dict[str, dict[str, Any]]], name: str) -> list[dict[str, Any]]:
+    figures = []
+    for seed_out in per_seed:
+        one = summarise([seed_out], name)
+        figures.append({k: one[k] for k in ("saving_vs_per_call", "worst_ratio", "cost_to_match_all_cloud")})
+    return figures
+
+
+def print_table(results: dict[str, Any], meta: dict[str, Any]) -> None:
+    print(f"\nWorkflow benchmark — {meta['outcomes']} ({meta['seeds']} seeds × {meta['runs']} test runs per point; "
+          f"tokens: {meta['tokens']})")
+    header = f"{'workflow':<12} {'saving vs per-call':>19} {'worst ratio':>12} {'cost to match cloud':>20}"
+    print(header + "   (goals: ≥0.30/0.10/0.05, ≤1.02, ≤0.25)")
+    for name, r in results.items():
+        match = r["cost_to_match_all_cloud"]
+        print(f"{name:<12} {r['saving_vs_per_call']:>19.3f} {r['worst_ratio']:>12.3f} "
+              f"{'unreachable' if match is None else f'{match:.3f}':>20}")
+    for name, r in results.items():
+        print(f"\n{name}: cost per run (USD ×1e6) and end-to-end success")
+        for label, point in r["points"].items():
+            print(f"  {label:<12} {point[0] * 1e6:>9.1f}  {point[1]:.3f}")
+        comparison = r["_comparison"]
+        for s, ratio in list(zip(comparison["levels"], comparison["ratios"], strict=True))[::4]:
+            print(f"  success {s:.3f}: holistic/per-call cost ratio {ratio:.3f}")
+        for label, curve in r["curves"].items():
+            hull = curves.frontier([tuple(p) for p in curve])
+            print(f"  {label:<12} frontier: " + ", ".join(f"({c * 1e6:.0f}, {s:.3f})" for c, s in hull))
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("--plot needs matplotlib: pip install 'graphroute[plot]'", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.5), squeeze=False)
+    for ax, (name, r) in zip(axes[0], results.items(), strict=True):
+        for label, curve in r["curves"].items():
+            hull = curves.frontier([tuple(p) for p in curve])
+            ax.plot([c * 1e6 for c, _ in hull], [s for _, s in hull], marker=".", label=label)
+        for label, (cost, success) in r["points"].items():
+            ax.scatter([cost * 1e6], [success], marker="*", s=120, label=label, zorder=5)
+        ax.set_xscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("cost per run (µUSD)")
+        ax.set_ylabel("end-to-end success")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot written to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--outcomes", type=Path, required=True, help="LLMRouter train.json-format file")
+    parser.add_argument("--models", type=Path, required=True, help="LLMRouter models.json-format file")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--json", type=Path, required=True, help="where to write the results")
+    parser.add_argument("--plot", type=Path, help="PNG of the cost–success curves (needs matplotlib)")
+    parser.add_argument("--runs", type=int, default=400, help="test runs per strategy setting per seed")
+    parser.add_argument("--points", type=int, default=14, help="λ settings per swept strategy")
+    parser.add_argument("--test-fraction", type=float, default=0.5)
+    parser.add_argument("--workflows", default="chain,map_reduce,critic_loop")
+    args = parser.parse_args(argv)
+    workflows = [w.strip() for w in args.workflows.split(",") if w.strip()]
+    unknown = [w for w in workflows if w not in STRUCTURES]
+    if unknown:
+        parser.error(f"unknown workflow(s) {unknown}; choose from {list(STRUCTURES)}")
+    started = time.perf_counter()
+    bench = Bench(args.outcomes, args.models, workflows)
+    print(f"{len(bench.prompts)} questions, {len(bench.prices)} models ({int(bench.prices.local.sum())} local); "
+          f"embeddings {bench.embed_s:.0f}s; tokens: {bench.token_method}", flush=True)
+    timing = solver_timing(bench)
+    print(f"solver: {timing['nodes']}-node workflow planned for a budget in {timing['median_ms']:.0f} ms wall, "
+          f"{timing['median_cpu_ms']:.0f} ms CPU (median of 5; min {timing['min_ms']:.0f} ms wall)", flush=True)
+    per_seed = [run_seed(bench, seed, args) for seed in range(args.seeds)]
+    results = {name: summarise(per_seed, name) for name in workflows}
+    meta = {
+        "outcomes": str(args.outcomes), "models": str(args.models), "seeds": args.seeds, "runs": args.runs,
+        "points": args.points, "test_fraction": args.test_fraction, "tokens": bench.token_method,
+        "output_tokens": OUTPUT_TOKENS,
+        "estimator": f"semantic pillar default: {make_estimator().kind} on {bench.encoder_name}",
+        "per_seed": {name: seed_figures(per_seed, name) for name in workflows},
+        "models_used": {name: {"all_cloud": per_seed[0][name]["cloud_model"],
+                               "all_local": per_seed[0][name]["local_model"]} for name in workflows},
+        "solver_timing": timing,
+        "seconds": time.perf_counter() - started,
+    }
+    print_table(results, meta)
+    document = {"workflows": {name: {k: v for k, v in r.items() if not k.startswith("_")}
+                              for name, r in results.items()}, "meta": meta}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nresults written to {args.json} ({meta['seconds']:.0f}s)")
+    if args.plot:
+        plot(results, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

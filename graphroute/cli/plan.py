@@ -1,0 +1,108 @@
+"""``graphroute plan module:attr`` and ``graphroute calibrate module:attr``: the holistic plan.
+
+``plan`` prints, per node, the ladder of models by difficulty with its thresholds, the expected
+calls, cost and success, for a per-run budget or a target cloud share. ``calibrate`` solves the
+same plan and prints what a per-call threshold setup needs: per node, the difficulty from which
+calls go to a cloud model (RouteLLM's calibration, done per node and for the whole run).
+Both learn the app's profile from traces when there are any.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from graphroute.errors import ConfigError, GraphRouteError
+
+Target = Annotated[str, typer.Argument(help="The app: package.module:attr or path/to/file.py:attr.")]
+Budget = Annotated[float | None, typer.Option("--budget", help="Expected USD per run to plan for.")]
+CloudShare = Annotated[float | None, typer.Option("--cloud-share", help="Share of calls on cloud models, 0–1.")]
+PoolOption = Annotated[Path | None, typer.Option(help="Pool TOML; default: graphroute.toml here or by the app.")]
+TracesOption = Annotated[Path | None, typer.Option(help="Trace database to learn the app's profile from.")]
+
+
+def _console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _solve(target: str, pool: Path | None, traces: Path | None, budget: float | None, share: float | None):
+    from graphroute.cli.inspect import default_pool, load_target
+    from graphroute.planning.live import plan_app
+    from graphroute.providers.pool import ModelPool
+
+    if (budget is None) == (share is None):
+        raise ConfigError("give exactly one of --budget USD (per run) or --cloud-share 0..1")
+    pool_path = pool or default_pool(target)
+    model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
+    return plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=traces)
+
+
+def plan_command(
+    target: Target,
+    budget: Budget = None,
+    cloud_share: CloudShare = None,
+    pool: PoolOption = None,
+    traces: TracesOption = None,
+) -> None:
+    """Print the plan: per node its ladder, thresholds, expected calls, cost and success."""
+    console = _console()
+    try:
+        plan = _solve(target, pool, traces, budget, cloud_share)
+    except GraphRouteError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    table = Table(title=f"plan for {target}")
+    for column in ("node", "calls/run", "cost/run $", "success", "value", "ladder (by difficulty)"):
+        table.add_column(column, justify="left" if column in ("node", "ladder (by difficulty)") else "right")
+    for row in plan.rows():
+        table.add_row(
+            str(row["node"]),
+            f"{row['calls']:.2f}",
+            f"{row['cost_usd']:.6f}",
+            f"{row['success']:.3f}",
+            f"{row['value']:.3f}",
+            escape(str(row["ladder"])),
+        )
+    console.print(table)
+    console.print(escape(str(plan).splitlines()[-1 - len(plan.notes)]))
+    for note in plan.notes:
+        console.print(escape(note))
+
+
+def calibrate_command(
+    target: Target,
+    budget: Budget = None,
+    cloud_share: CloudShare = None,
+    pool: PoolOption = None,
+    traces: TracesOption = None,
+) -> None:
+    """Per node, the difficulty threshold from which calls go to a cloud model."""
+    console = _console()
+    try:
+        plan = _solve(target, pool, traces, budget, cloud_share)
+    except GraphRouteError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    from graphroute.planning.calibration import cloud_thresholds
+
+    table = Table(title=f"calibrated thresholds for {target}")
+    for column in ("node", "cloud when difficulty ≥", "cloud share"):
+        table.add_column(column, justify="left" if column == "node" else "right")
+    for row in cloud_thresholds(plan):
+        threshold = row["threshold"]
+        table.add_row(
+            str(row["node"]), "never" if threshold is None else f"{threshold:.3f}", f"{row['cloud_share']:.0%}"
+        )
+    console.print(table)
+    console.print(escape(str(plan).splitlines()[-1 - len(plan.notes)]))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan_command)
+    app.command("calibrate")(calibrate_command)

@@ -1,0 +1,34 @@
+"""Holistic planning: choose models for the whole run at once, under a budget.
+
+- ``structure``: how a run's success depends on its calls (``Workflow`` of ``Step``,
+  ``Quorum``, ``Retry``) — the value of each call given what the run knows;
+- ``plan``: ``solve(...)`` → ``Plan`` (Lagrangian relaxation, bisection on λ for the budget);
+- ``router``: ``PlannedRouter``, the plan applied live; ``pacing``: ``BudgetPacer``;
+- ``baselines``: the strategies the plan is measured against; ``curves``: how they compare.
+"""
+
+from __future__ import annotations
+
+from graphroute.planning.pacing import BudgetPacer
+from graphroute.planning.plan import Ladder, NodeDemand, Plan
+from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
+from graphroute.planning.router import PlannedRouter
+from graphroute.planning.solver import solve
+from graphroute.planning.structure import Quorum, Retry, RunState, Step, Workflow
+
+__all__ = [
+    "BudgetPacer",
+    "CallCoster",
+    "Ladder",
+    "NodeDemand",
+    "Plan",
+    "PlannedRouter",
+    "PoolPrices",
+    "Quorum",
+    "Retry",
+    "RunState",
+    "Step",
+    "TokenCounter",
+    "Workflow",
+    "solve",
+]

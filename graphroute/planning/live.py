@@ -1,0 +1,79 @@
+"""Planning a user's app: inspect it, profile it, solve its plan, and route it live.
+
+This is what ``optimize(graph, budget_usd=..., pool=...)`` and ``graphroute plan`` use::
+
+    plan = plan_app(app, pool, budget_usd=0.01)          # or cloud_share=0.2
+    print(plan)
+    router = planned_router(plan, budget_usd=0.01)       # PlannedRouter + BudgetPacer
+    app = optimize(app, pool=pool, router=router)
+
+The run budget is a hard cap per run (a model other than the cheapest is used only while its
+estimated cost fits what is left of the run's budget), and the plan's expected spend per run
+is also the pacer's target, so λ follows real spend from run to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from graphroute.errors import ConfigError
+from graphroute.planning.pacing import BudgetPacer
+from graphroute.planning.plan import Plan
+from graphroute.planning.pricing import PoolPrices
+from graphroute.planning.profiles import plan_inputs
+from graphroute.planning.router import EstimateSource, PlannedRouter
+from graphroute.planning.solver import solve
+
+
+def plan_app(
+    app: Any,
+    pool: Any,
+    *,
+    budget_usd: float | None = None,
+    cloud_share: float | None = None,
+    lam: float | None = None,
+    traces: Any = None,
+    skills: Mapping[str, float] | None = None,
+) -> Plan:
+    """Inspect and profile ``app`` (learning from ``traces`` when given) and solve its plan."""
+    from graphroute.graph import annotate, inspect
+
+    if budget_usd is None and cloud_share is None and lam is None:
+        raise ConfigError("planning needs a target: budget_usd=... (USD per run) or cloud_share=...")
+    graph = inspect(app)
+    store = traces
+    if isinstance(traces, str | Path):
+        from graphroute.traces.store import TraceStore
+
+        store = TraceStore(traces)
+    profiles = annotate(graph, traces=store, pool=pool)
+    prices = PoolPrices.from_pool(pool)
+    workflow, demands = plan_inputs(profiles, prices, skills=skills)
+    plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
+    source = "traces" if traces is not None else "priors (no traces yet)"
+    plan.notes.append(f"profiles from {source}; model skills: {'given' if skills else 'price-rank prior'}")
+    return plan
+
+
+def planned_router(
+    plan: Plan,
+    *,
+    budget_usd: float | None = None,
+    total_usd: float | None = None,
+    runs: int | None = None,
+    period_s: float | None = None,
+    estimates: EstimateSource | None = None,
+    pillar: Any = None,
+) -> PlannedRouter:
+    """A ``PlannedRouter`` whose pacer holds the per-run budget (and a rolling one, if given)."""
+    pacer = BudgetPacer(
+        plan.lam,
+        run_budget_usd=budget_usd if budget_usd is not None else plan.budget_usd,
+        total_usd=total_usd,
+        runs=runs,
+        period_s=period_s,
+        target_usd=plan.expected_cost if plan.expected_cost > 0 else None,
+    )
+    return PlannedRouter(plan, estimates=estimates, pillar=pillar, pacer=pacer)

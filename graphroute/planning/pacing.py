@@ -1,0 +1,126 @@
+"""The budget pacer: moves λ from real spend so budgets hold, and guards each run's budget.
+
+Two mechanisms, because they answer different risks:
+
+- **Soft (λ).** After each run the pacer compares what runs actually cost with what it can
+  afford per run and scales λ by ``(spend / affordable) ** gain`` (bounded per step). Spend above
+  the target raises λ, so later calls prefer cheaper models; spend below lowers it. What a run
+  can afford: the per-run budget; with a rolling budget (``total_usd`` over ``runs`` runs or
+  over ``period_s`` seconds, e.g. a monthly budget) what is left divided by what is left to
+  run, so a run that overspent early makes later ones cheaper.
+- **Hard (guard).** Before each call, a model other than the cheapest is allowed only if the
+  call's estimated cost still fits the run's budget and the rolling budget. The cheapest model
+  is always allowed, so spend can exceed a budget by at most one call's cost — and not at all
+  when the cheapest model is a free local one.
+
+Usage::
+
+    pacer = BudgetPacer(plan.lam, run_budget_usd=0.002, total_usd=50.0, period_s=30 * 86400)
+    router = PlannedRouter(plan, pacer=pacer)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphroute.errors import ConfigError
+
+LAMBDA_BOUNDS = (1e-6, 1e12)
+
+
+@dataclass
+class BudgetPacer:
+    """Paces spend against a per-run budget and/or a rolling budget by moving λ."""
+
+    lam: float
+    run_budget_usd: float | None = None
+    total_usd: float | None = None
+    runs: int | None = None
+    period_s: float | None = None
+    target_usd: float | None = None
+    gain: float = 0.5
+    max_step: float = 4.0
+    smoothing: float = 0.3
+    clock: Callable[[], float] = time.time
+    spent_usd: float = 0.0
+    finished_runs: int = 0
+    history: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.lam <= 0:
+            raise ConfigError(f"λ must be positive, got {self.lam}")
+        if self.total_usd is not None and self.runs is None and self.period_s is None:
+            raise ConfigError("a rolling budget (total_usd) needs a horizon: runs=... or period_s=...")
+        self.started = self.clock()
+        self._recent: float | None = None
+        self._lock = threading.Lock()
+        self.history.append(self.lam)
+
+    # -- hard guard ----------------------------------------------------------------------------
+    def allows(self, cost_usd: float, run_spent_usd: float) -> bool:
+        """Whether a call costing ``cost_usd`` fits the run's and the rolling budget."""
+        with self._lock:
+            if self.run_budget_usd is not None and run_spent_usd + cost_usd > self.run_budget_usd:
+                return False
+            return self.total_usd is None or self.spent_usd + cost_usd <= self.total_usd
+
+    def fit(self, costs: np.ndarray, scores: np.ndarray, preferred: int, run_spent_usd: float) -> int:
+        """``preferred`` if it fits, else the best-scoring model that fits, else the cheapest (0)."""
+        if self.allows(float(costs[preferred]), run_spent_usd):
+            return preferred
+        for index in np.argsort(-scores, kind="stable"):
+            if self.allows(float(costs[index]), run_spent_usd):
+                return int(index)
+        return 0
+
+    def charge(self, cost_usd: float) -> None:
+        """Count a call's spend as soon as it is made (the guard reads it)."""
+        with self._lock:
+            self.spent_usd += cost_usd
+
+    # -- soft control --------------------------------------------------------------------------
+    def affordable(self) -> float | None:
+        """What the next run may spend to stay on track (``None``: no target known)."""
+        candidates = []
+        if self.total_usd is not None:
+            left = self.total_usd - self.spent_usd
+            if self.runs is not None:
+                candidates.append(left / max(self.runs - self.finished_runs, 1))
+            else:
+                elapsed = max(self.clock() - self.started, 1e-9)
+                rate = self.finished_runs / elapsed  # runs per second so far
+                remaining = max(self.period_s - elapsed, 0.0) * rate  # type: ignore[operator]
+                candidates.append(left / max(remaining, 1.0))
+        if self.run_budget_usd is not None:
+            candidates.append(self.target_usd if self.target_usd is not None else self.run_budget_usd)
+        elif self.target_usd is not None:
+            candidates.append(self.target_usd)
+        return min(candidates) if candidates else None
+
+    def end_run(self, cost_usd: float, charged_usd: float = 0.0) -> float:
+        """Fold one finished run's real spend into λ; returns the new λ.
+
+        ``charged_usd`` is what was already counted for the run through ``charge`` (estimates
+        made before each call): the difference to the real cost is booked now.
+        """
+        with self._lock:
+            self.spent_usd += cost_usd - charged_usd
+            self.finished_runs += 1
+            previous = self._recent
+            self._recent = cost_usd if previous is None else (1 - self.smoothing) * previous + self.smoothing * cost_usd
+        target = self.affordable()
+        if target is not None:
+            recent = self._recent or 0.0
+            if target <= 0:
+                factor = self.max_step
+            else:
+                factor = float(np.clip(((recent + 1e-12) / target) ** self.gain, 1 / self.max_step, self.max_step))
+            with self._lock:
+                self.lam = float(np.clip(self.lam * factor, *LAMBDA_BOUNDS))
+        self.history.append(self.lam)
+        return self.lam

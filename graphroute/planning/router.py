@@ -1,0 +1,163 @@
+"""``PlannedRouter``: the plan applied live, one call at a time, with the run's state and the pacer.
+
+For each call it finds the node's slot (attempt number inside a retry loop), asks the plan for
+the model given everything the run knows so far, lets the pacer's budget guard downgrade it if
+it would not fit, and remembers the call in the run's state for the calls that follow. Runs are
+told apart by ``metadata["graphroute_run_id"]`` or, inside ``optimize``, by the active
+``RoutingSession``'s run id.
+
+Per-call success estimates come from an *estimate source* (e.g. the semantic pillar's
+estimator, when it knows the pool's models); without one, a pillar's difficulty picks the rung
+of the node's ladder.
+
+Usage::
+
+    plan = solve(workflow, demands, prices, budget_usd=0.002)
+    router = PlannedRouter(plan, estimates=my_estimates, pacer=BudgetPacer(plan.lam, run_budget_usd=0.002))
+    app = optimize(graph, pool=pool, router=router)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from graphroute.pillars.base import Pillar, RouteRequest, Signal
+from graphroute.planning.pacing import BudgetPacer
+from graphroute.planning.plan import Plan, choose
+from graphroute.planning.pricing import PoolPrices, TokenCounter
+from graphroute.planning.structure import RunState
+from graphroute.routing.base import RouteDecision, Router
+from graphroute.routing.session import current_session
+
+EstimateSource = Callable[[RouteRequest], "np.ndarray | Mapping[str, float] | None"]
+RUN_ID_KEY = "graphroute_run_id"
+
+
+def run_key(request: RouteRequest) -> str | None:
+    """Which run a call belongs to: explicit metadata, else the active routing session."""
+    key = request.metadata.get(RUN_ID_KEY)
+    if key is not None:
+        return str(key)
+    session = current_session()
+    return session.run_id if session is not None else None
+
+
+def aligned(estimates: np.ndarray | Mapping[str, float] | None, prices: PoolPrices) -> np.ndarray | None:
+    """Estimates in the plan's model order; ``None`` if some planned model has no estimate."""
+    if estimates is None:
+        return None
+    if isinstance(estimates, Mapping):
+        if any(model not in estimates for model in prices.models):
+            return None
+        return np.array([float(estimates[m]) for m in prices.models])
+    array = np.asarray(estimates, dtype=np.float64)
+    return array if array.shape == (len(prices),) else None
+
+
+class PlannedRouter(Router):
+    """Routes each call by the plan, the run's state so far and the budget pacer."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        estimates: EstimateSource | None = None,
+        pillar: Pillar | None = None,
+        pacer: BudgetPacer | None = None,
+        tokens: Callable[[str], int] | None = None,
+        max_runs: int = 4096,
+    ) -> None:
+        self.plan = plan
+        self.estimates = estimates
+        self.pillar = pillar
+        self.pacer = pacer
+        self.tokens = tokens or TokenCounter()
+        self.max_runs = max_runs
+        self._states: OrderedDict[str, RunState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def node_for(self, node: str | None) -> str:
+        """The planned node a call belongs to: itself, else its nearest planned parent."""
+        name = node or ""
+        while name and name not in self.plan.bins:
+            name = name.rpartition(":")[0]
+        return name or (node or "")
+
+    def state(self, key: str | None) -> RunState:
+        if key is None:
+            return RunState()
+        with self._lock:
+            state = self._states.get(key)
+            if state is None:
+                state = self._states[key] = RunState()
+                while len(self._states) > self.max_runs:
+                    self._states.popitem(last=False)
+            return state
+
+    @staticmethod
+    def _real_spend(key: str | None) -> float:
+        """What the run's calls really cost so far, when traced by the active routing session."""
+        session = current_session()
+        if session is None or key is None or session.run_id != key:
+            return 0.0
+        return sum(call.cost_usd for call in list(session.calls))
+
+    def route(self, request: RouteRequest) -> RouteDecision:
+        node = self.node_for(request.node)
+        key = run_key(request)
+        state = self.state(key)
+        real_spend = self._real_spend(key)
+        estimates = aligned(self.estimates(request), self.plan.prices) if self.estimates else None
+        signals: tuple[Signal, ...] = ()
+        difficulty = None
+        if estimates is None and self.pillar is not None:
+            signal = self.pillar.score(request)
+            signals, difficulty = (signal,), signal.difficulty
+        lam = self.pacer.lam if self.pacer is not None else self.plan.lam
+        with self._lock:  # Send workers of one run route concurrently
+            decision = self.plan.decide(
+                node,
+                state=state,
+                estimates=estimates,
+                difficulty=difficulty,
+                input_tokens=self.tokens(request.text),
+                lam=lam,
+            )
+            index = decision.index
+            if self.pacer is not None:
+                scores = decision.estimates * decision.worth_usd - decision.costs
+                spent = max(state.spent_usd, real_spend)  # estimates, or what the provider billed
+                index = self.pacer.fit(decision.costs, scores, index, spent)
+                self.pacer.charge(float(decision.costs[index]))
+            self.plan.observe(state, node, decision, index)
+        model = self.plan.prices.models[index]
+        slot = f"{node} #{decision.slot[1]}" if decision.slot[1] else node
+        reason = (
+            f"plan: {slot} value {decision.value:.2f}, worth ${decision.worth_usd:.3g}, "
+            f"est. success {decision.estimates[index]:.2f} at ${decision.costs[index]:.2g}"
+        )
+        if index != decision.index:
+            reason += f" (budget guard: {decision.model} would not fit)"
+        return RouteDecision(model=model, reason=reason, signals=signals)
+
+    def end_run(self, key: str | None, cost_usd: float | None = None) -> None:
+        """Forget a finished run and give its real spend to the pacer."""
+        if key is None:
+            return
+        with self._lock:
+            state = self._states.pop(key, None)
+        charged = state.spent_usd if state is not None else 0.0
+        if self.pacer is not None:
+            self.pacer.end_run(charged if cost_usd is None else cost_usd, charged_usd=charged)
+
+    def explain(self) -> str:
+        return str(self.plan)
+
+
+def per_call_choice(estimates: np.ndarray, costs: np.ndarray, lam: float) -> int:
+    """The per-call rule: every call's success is worth 1/λ dollars, whatever the run."""
+    return int(choose(estimates, costs, 1.0 / max(lam, 1e-300)))

@@ -1,0 +1,335 @@
+"""``CascadeRouter``: rules → semantic → judge → bandit, stopping as soon as a pillar is sure.
+
+Why a cascade: the pillars cost microseconds (rules), milliseconds (embeddings) and hundreds
+of milliseconds (a judge model). Asking them in that order and stopping at the first signal
+whose confidence reaches ``exit_confidence`` keeps the typical decision cheap while hard,
+unfamiliar requests still get the careful look.
+
+How a decision is made:
+
+1. every pillar's signal is kept, with its latency; ``local_only`` from any pillar (privacy,
+   data residency) is a hard constraint — no cloud model, whatever comes after. Pillars
+   after an early exit are not asked, so constraint pillars go first (rules do);
+2. difficulty = the exiting signal's, else the confidence-weighted mean of the signals seen;
+3. the node's *ladder* (models from cheapest to strongest, with difficulty thresholds; by
+   default the pool's models ordered by price, local first on ties, equal thresholds) turns
+   the difficulty into a model; pins from the pool file still win;
+4. with a bandit, the target and the next stronger rung(s) are its arms, so outcomes fed
+   back through ``observe`` move traffic away from a failing or poor model.
+
+Usage::
+
+    router = CascadeRouter(pool, pillars=["rules", "semantic"], bandit=BanditPillar())
+    app = optimize(graph, pool=pool, router=router)
+    app.invoke(...)
+    app.last_run.calls[0].reason     # the one-line explanation, also in the trace
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
+from typing import Any
+
+from graphroute.errors import ConfigError, RoutingError
+from graphroute.pillars.bandit import BanditPillar, Outcome
+from graphroute.pillars.base import Pillar, RouteRequest, Signal
+from graphroute.providers.pool import ModelPool
+from graphroute.routing.base import RouteDecision, Router
+
+
+@dataclass(frozen=True)
+class TimedSignal(Signal):
+    """A pillar's signal with the time it took, as the cascade records it."""
+
+    latency_ms: float | None = None
+
+
+_SIGNAL_FIELDS = tuple(f.name for f in fields(Signal))
+
+
+def stamp(signal: Signal, latency_ms: float) -> Signal:
+    """``signal`` with its latency recorded (kept if the pillar measured its own)."""
+    if hasattr(signal, "latency_ms"):
+        return signal if signal.latency_ms is not None else replace(signal, latency_ms=round(latency_ms, 4))  # type: ignore[call-arg]
+    timed = object.__new__(TimedSignal)  # the signal was validated once already: copy, don't re-check
+    for name in _SIGNAL_FIELDS:
+        object.__setattr__(timed, name, getattr(signal, name))
+    object.__setattr__(timed, "latency_ms", round(latency_ms, 4))
+    return timed
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Models from cheapest to strongest; ``thresholds[i]`` is where rung ``i + 1`` starts.
+
+    Usage: ``Ladder(("local", "cloud-mini", "cloud"), (0.4, 0.75))``; without thresholds the
+    difficulty range is split equally.
+    """
+
+    models: tuple[str, ...]
+    thresholds: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(self.models))
+        if not self.models:
+            raise ConfigError("a ladder needs at least one model")
+        if self.thresholds is None:
+            count = len(self.models)
+            object.__setattr__(self, "thresholds", tuple(i / count for i in range(1, count)))
+        cuts = tuple(self.thresholds or ())
+        object.__setattr__(self, "thresholds", cuts)
+        if len(cuts) != len(self.models) - 1 or list(cuts) != sorted(cuts):
+            raise ConfigError(f"ladder {self.models}: need {len(self.models) - 1} ascending thresholds, got {cuts}")
+
+    def rung(self, difficulty: float) -> int:
+        return sum(1 for cut in self.thresholds or () if difficulty >= cut)
+
+    def restricted(self, allowed: set[str]) -> Ladder | None:
+        """The rungs in ``allowed`` (e.g. local models only), equal thresholds; None if empty."""
+        kept = tuple(model for model in self.models if model in allowed)
+        if kept == self.models:
+            return self
+        return Ladder(kept) if kept else None
+
+    @cached_property
+    def describe(self) -> str:
+        """``local<0.33≤mini<0.67≤big``: the ladder as the explanation prints it."""
+        cuts = self.thresholds or ()
+        parts = [self.models[0]]
+        for cut, model in zip(cuts, self.models[1:], strict=True):
+            parts.append(f"<{cut:.2f}≤{model}")
+        return "".join(parts)
+
+
+def price_ladder(pool: ModelPool) -> Ladder:
+    """The pool's models from cheapest to dearest (local first on equal prices)."""
+    specs = sorted(pool, key=lambda spec: (spec.input_price + spec.output_price, not spec.is_local))
+    return Ladder(tuple(spec.name for spec in specs))
+
+
+@dataclass(frozen=True)
+class CascadeDecision(RouteDecision):
+    """A decision with the combined difficulty and the routing time; ``explain()`` is one line."""
+
+    difficulty: float | None = None
+    latency_ms: float = 0.0
+
+    def explain(self) -> str:
+        return self.reason
+
+
+def _summary(signal: Signal, exited: bool) -> str:
+    text = signal.pillar
+    if signal.difficulty is not None:
+        text += f" {signal.difficulty:.2f}@{signal.confidence:.2f}"
+    else:
+        text += " –"
+    latency = getattr(signal, "latency_ms", None)
+    if latency is not None and latency >= 1:
+        text += f" {latency:.0f}ms"
+    return text + (" exit" if exited else "")
+
+
+class CascadeRouter(Router):
+    """Per-call routing through the pillars; see the module docstring.
+
+    ``pillars``: instances or registry names (a name's factory gets ``pool=`` if it takes
+    one), asked in order. ``ladder``: the default ladder (a ``Ladder`` or model names,
+    cheapest first); ``ladders``: per node (``"report"`` covers ``"report:draft"``).
+    ``pins``: node → model, default the pool file's ``[routing.nodes]``.
+    """
+
+    def __init__(
+        self,
+        pool: ModelPool,
+        pillars: Sequence[Pillar | str] = ("rules",),
+        *,
+        bandit: BanditPillar | None = None,
+        exit_confidence: float = 0.8,
+        ladder: Ladder | Sequence[str] | None = None,
+        ladders: Mapping[str, Ladder | Sequence[str]] | None = None,
+        pins: Mapping[str, str] | None = None,
+        bandit_arms: int = 2,
+    ) -> None:
+        self.pool = pool
+        self.pillars: list[Pillar] = []
+        for pillar in pillars:
+            built = _build(pillar, pool) if isinstance(pillar, str) else pillar
+            if isinstance(built, BanditPillar) and bandit is None:
+                bandit = built  # a bandit named among the pillars acts last, on the ladder
+            elif not isinstance(built, BanditPillar):
+                self.pillars.append(built)
+        self.bandit = bandit
+        self.exit_confidence = exit_confidence
+        self.ladder = self._ladder(ladder) if ladder is not None else price_ladder(pool)
+        self.ladders = {node: self._ladder(value) for node, value in (ladders or {}).items()}
+        self.pins = dict(pool.routing.nodes if pins is None else pins)
+        for model in self.pins.values():
+            pool[model]  # raises UnknownModelError naming the pool's models
+        self.bandit_arms = max(1, bandit_arms)
+        self._default = pool.default_model()
+        self._local = frozenset(spec.name for spec in pool.local())
+
+    @classmethod
+    def recommended(cls, pool: ModelPool, *, bandit: BanditPillar | None = None, **options: Any) -> CascadeRouter:
+        """Rules, then the semantic pillar when its extra is installed; the judge stays off.
+
+        The judge is left out because on RouteLLM's data it added no accuracy over the
+        semantic pillar (see ``benchmarks/RESULTS.md``); add it with ``pillars=[..., "judge"]``.
+        """
+        names = ["rules"]
+        if importlib.util.find_spec("sentence_transformers") is not None:
+            names.append("semantic")
+        return cls(pool, names, bandit=bandit, **options)
+
+    def _ladder(self, value: Ladder | Sequence[str]) -> Ladder:
+        ladder = value if isinstance(value, Ladder) else Ladder(tuple(value))
+        for model in ladder.models:
+            self.pool[model]  # raises UnknownModelError for a typo
+        return ladder
+
+    # -- routing ----------------------------------------------------------------------------
+    def route(self, request: RouteRequest) -> CascadeDecision:
+        started = time.perf_counter()
+        signals: list[Signal] = []
+        exit_at = None
+        for pillar in self.pillars:
+            begun = time.perf_counter()
+            signal = stamp(pillar.score(request), (time.perf_counter() - begun) * 1000)
+            signals.append(signal)
+            if signal.difficulty is not None and signal.confidence >= self.exit_confidence:
+                exit_at = len(signals) - 1
+                break
+        return self._decide(request, signals, exit_at, started)
+
+    async def aroute(self, request: RouteRequest) -> CascadeDecision:
+        started = time.perf_counter()
+        signals: list[Signal] = []
+        exit_at = None
+        for pillar in self.pillars:
+            begun = time.perf_counter()
+            signal = stamp(await pillar.ascore(request), (time.perf_counter() - begun) * 1000)
+            signals.append(signal)
+            if signal.difficulty is not None and signal.confidence >= self.exit_confidence:
+                exit_at = len(signals) - 1
+                break
+        return self._decide(request, signals, exit_at, started)
+
+    def ladder_for(self, node: str | None) -> Ladder:
+        while node:
+            if node in self.ladders:
+                return self.ladders[node]
+            node = node.rpartition(":")[0]
+        return self.ladder
+
+    def _pin(self, node: str | None) -> str | None:
+        while node:
+            if node in self.pins:
+                return self.pins[node]
+            node = node.rpartition(":")[0]
+        return None
+
+    def _decide(
+        self, request: RouteRequest, signals: list[Signal], exit_at: int | None, started: float
+    ) -> CascadeDecision:
+        local_only = any(signal.local_only for signal in signals)
+        difficulty = _combine(signals, exit_at)
+        notes = [_summary(signal, index == exit_at) for index, signal in enumerate(signals)]
+        ladder = self.ladder_for(request.node)
+        if local_only:
+            restricted = ladder.restricted(self._local)
+            if restricted is None:
+                why = "; ".join(s.reason for s in signals if s.local_only) or "a pillar"
+                raise RoutingError(
+                    f"this call must stay on a local model ({why}) but the ladder {list(ladder.models)} has none; "
+                    "add a local model to the pool (provider llamacpp or ollama)",
+                    node=request.node,
+                )
+            ladder = restricted
+            notes.append("local only")
+
+        def allowed(name: str | None) -> bool:
+            return name is not None and name in self.pool and (not local_only or name in self._local)
+
+        forced = next((s.model for s in signals if s.model is not None and allowed(s.model)), None)
+        pinned = self._pin(request.node)
+        if pinned is not None and not allowed(pinned):
+            notes.append(f"pin {pinned} ignored (local only)")
+            pinned = None
+        if forced or pinned:
+            model = str(forced or pinned)
+            notes.append(f"{'pillar chose' if forced else 'node pinned to'} {model}")
+        else:
+            if difficulty is None:
+                rung = ladder.models.index(self._default) if self._default in ladder.models else 0
+                notes.append(f"no difficulty → default {ladder.models[rung]}")
+            else:
+                rung = ladder.rung(difficulty)
+                notes.append(f"d={difficulty:.2f} on {ladder.describe} → {ladder.models[rung]}")
+            model = ladder.models[rung]
+            if self.bandit is not None and len(ladder.models) > 1:
+                picked = self._bandit(ladder, rung, request.node, difficulty)
+                signals.append(picked)
+                if picked.model and picked.model != model:
+                    notes.append(f"bandit → {picked.model}")
+                    model = picked.model
+        # Fallbacks: stronger rungs first, then weaker ones, never outside the constraints.
+        rung_of_model = ladder.models.index(model) if model in ladder.models else len(ladder.models)
+        fallbacks = ladder.models[rung_of_model + 1 :] + tuple(reversed(ladder.models[:rung_of_model]))
+        latency_ms = (time.perf_counter() - started) * 1000
+        return CascadeDecision(
+            model=model,
+            reason=f"{model} for {request.node or 'call'}: " + "; ".join(notes),
+            signals=tuple(signals),
+            fallbacks=tuple(m for m in fallbacks if m != model),
+            difficulty=difficulty,
+            latency_ms=round(latency_ms, 4),
+        )
+
+    def _bandit(self, ladder: Ladder, rung: int, node: str | None, difficulty: float | None) -> Signal:
+        """The bandit's pick among the target rung (listed first: the default) and its neighbours."""
+        assert self.bandit is not None
+        arms = list(ladder.models[rung : rung + self.bandit_arms])
+        below = rung - 1
+        while len(arms) < self.bandit_arms and below >= 0:  # at the top, the next weaker rung
+            arms.append(ladder.models[below])
+            below -= 1
+        begun = time.perf_counter()
+        picked = self.bandit.choose(arms, node=node, difficulty=difficulty)
+        return stamp(picked, (time.perf_counter() - begun) * 1000)
+
+    # -- learning from outcomes -------------------------------------------------------------
+    def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
+        """Feed one call's outcome to the bandit (if any); returns the reward given."""
+        if self.bandit is None or not any(s.pillar == self.bandit.name for s in decision.signals):
+            return None
+        return self.bandit.observe(decision, outcome)
+
+
+def _combine(signals: Sequence[Signal], exit_at: int | None) -> float | None:
+    """The exiting signal's difficulty, else the confidence-weighted mean (plain mean if all are 0)."""
+    if exit_at is not None:
+        return signals[exit_at].difficulty
+    rated = [s for s in signals if s.difficulty is not None]
+    if not rated:
+        return None
+    weight = sum(s.confidence for s in rated)
+    if weight <= 0:
+        return sum(s.difficulty or 0.0 for s in rated) / len(rated)
+    return sum((s.difficulty or 0.0) * s.confidence for s in rated) / weight
+
+
+def _build(name: str, pool: ModelPool) -> Pillar:
+    from graphroute.pillars.registry import create, load
+
+    factory = load(name)
+    try:
+        accepts_pool = "pool" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepts_pool = False
+    return create(name, pool=pool) if accepts_pool else create(name)

@@ -1,0 +1,154 @@
+"""The plan applied live: ``PlannedRouter`` inside ``optimize``, and the ``graphroute plan`` CLI."""
+
+from __future__ import annotations
+
+import operator
+import textwrap
+from pathlib import Path
+from typing import Annotated, TypedDict
+
+import pytest
+from langchain_core.language_models import FakeListChatModel
+from langchain_core.messages import HumanMessage
+from langgraph.graph import END, START, StateGraph
+from typer.testing import CliRunner
+
+from graphroute import ModelPool, TraceStore, optimize
+from graphroute.cli import app as cli
+from graphroute.planning.live import plan_app, planned_router
+from graphroute.testing import Reply, ScriptedProvider
+
+
+class State(TypedDict, total=False):
+    question: str
+    notes: Annotated[list[str], operator.add]
+
+
+def _step(name: str):
+    def run(state: State) -> State:
+        # Node code builds whatever model it likes; optimize() routes the call to a pool model.
+        reply = FakeListChatModel(responses=["unused"]).invoke([HumanMessage(f"{name}: {state['question']}")])
+        return {"notes": [str(reply.content)]}
+
+    return run
+
+
+def chain() -> StateGraph:
+    graph = StateGraph(State)
+    for name in ("plan", "solve", "answer"):
+        graph.add_node(name, _step(name))
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "solve")
+    graph.add_edge("solve", "answer")
+    graph.add_edge("answer", END)
+    return graph
+
+
+@pytest.fixture
+def provider():
+    # Every call is billed 500 tokens in, 100 out: more than the router can estimate from the prompt.
+    with ScriptedProvider(lambda request: Reply("ok", prompt_tokens=500, completion_tokens=100)) as server:
+        yield server
+
+
+def test_a_planned_app_keeps_every_run_within_its_budget(provider, tmp_path: Path) -> None:
+    pool = ModelPool.from_dict({
+        "routing": {"default": "local"},
+        "models": {
+            "local": provider.pool_entry(locality="local"),
+            "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
+        },
+    })
+    budget = 0.008  # one cloud call costs $0.006: a run can afford one
+    graph = chain()
+    plan = plan_app(graph.compile(), pool, budget_usd=budget)
+    router = planned_router(plan, budget_usd=budget)
+    app = optimize(graph, pool=pool, router=router, traces=TraceStore(tmp_path / "traces.sqlite"))
+    one_call = pool["cloud"].cost(500, 100)
+    spends, cloud_calls = [], 0
+    for index in range(20):
+        app.invoke({"question": f"question {index}", "notes": []})
+        run = app.last_run
+        router.end_run(run.run_id, run.cost_usd)  # what optimize's wiring does after each run
+        spends.append(run.cost_usd)
+        cloud_calls += sum(call.model == "cloud" for call in run.calls)
+    assert max(spends) <= budget + one_call
+    assert cloud_calls > 0  # the budget is used, not just avoided
+    assert all(call.reason.startswith("plan: ") for call in app.last_run.calls)
+
+
+def test_the_cli_prints_the_plan_and_calibrated_thresholds(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "app.py").write_text(textwrap.dedent('''
+        from tests.planning.test_router import chain
+        app = chain().compile()
+    '''))
+    (tmp_path / "graphroute.toml").write_text(textwrap.dedent('''
+        [routing]
+        default = "local"
+        [models.local]
+        provider = "openai-compatible"
+        model = "small"
+        base_url = "http://127.0.0.1:9/v1"
+        locality = "local"
+        [models.cloud]
+        provider = "openai-compatible"
+        model = "large"
+        base_url = "http://127.0.0.1:9/v1"
+        input_price = 2.5
+        output_price = 10.0
+        locality = "cloud"
+    '''))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    target = f"{tmp_path / 'app.py'}:app"
+    result = CliRunner().invoke(cli, ["plan", target, "--budget", "0.002"])
+    assert result.exit_code == 0, result.output
+    for text in ("plan", "solve", "answer", "expected per run", "ladder"):
+        assert text in result.output
+    result = CliRunner().invoke(cli, ["calibrate", target, "--cloud-share", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert "cloud when difficulty" in result.output
+    result = CliRunner().invoke(cli, ["plan", target])
+    assert result.exit_code == 1 and "--budget" in result.output
+
+
+def short_chain() -> StateGraph:
+    """Three steps whose node code asks for short answers (the cap is carried to the pool model)."""
+    from langchain_ollama import ChatOllama
+
+    def step(name: str):
+        def run(state: State) -> State:
+            model = ChatOllama(model="any", num_predict=8, temperature=0)
+            reply = model.invoke([HumanMessage(f"In one word, {name}: {state['question']}")])
+            return {"notes": [str(reply.content)]}
+
+        return run
+
+    graph = StateGraph(State)
+    for name in ("plan", "solve", "answer"):
+        graph.add_node(name, step(name))
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "solve")
+    graph.add_edge("solve", "answer")
+    graph.add_edge("answer", END)
+    return graph
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_budgeted_runs_on_the_local_model_stay_within_budget(local_pool: ModelPool, tmp_path: Path) -> None:
+    # "local" is free; "local-b" (the same server) is billed $0.5/$1 per 1M tokens. Before any
+    # trace, the plan expects 500 tokens in and 200 out per call: the budget buys ~1.5 such calls.
+    graph = short_chain()
+    budget = 1.5 * local_pool["local-b"].cost(500, 200)
+    plan = plan_app(graph.compile(), local_pool, budget_usd=budget)
+    router = planned_router(plan, budget_usd=budget)
+    app = optimize(graph, pool=local_pool, router=router, traces=TraceStore(tmp_path / "traces.sqlite"))
+    spends, billed = [], 0
+    for index in range(20):
+        app.invoke({"question": f"what is {index} plus one?", "notes": []})
+        run = app.last_run
+        router.end_run(run.run_id, run.cost_usd)
+        spends.append(run.cost_usd)
+        assert run.cost_usd <= budget + max(call.cost_usd for call in run.calls)
+        billed += sum(call.model == "local-b" for call in run.calls)
+    assert billed > 0  # the budget is spent where the plan says, not just avoided

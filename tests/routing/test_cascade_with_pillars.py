@@ -1,0 +1,93 @@
+"""The cascade with the real pillars: rules and MiniLM semantic routing, and inside optimize()."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypedDict
+
+import numpy as np
+import pytest
+from langchain_core.messages import HumanMessage
+from langchain_ollama import ChatOllama
+from langgraph.graph import END, START, StateGraph
+
+from graphroute import ModelPool, RouteRequest, TraceStore, optimize
+from graphroute.pillars.judge import JudgePillar
+from graphroute.pillars.rules import RulesPillar
+from graphroute.routing.cascade import CascadeRouter
+
+EASY = [
+    "What is the capital of France?", "Translate 'thank you' into Spanish.", "Name a fruit that is yellow.",
+    "How many days are in a week?", "Who wrote Romeo and Juliet?", "What is the opposite of hot?",
+]
+HARD = [
+    "Prove that there are infinitely many primes congruent to 3 mod 4.",
+    "Derive the closed form of the sum of k^3 for k from 1 to n and prove it by induction.",
+    "Compute the eigenvalues of the matrix [[2, 1], [1, 3]] and explain the steps.",
+    "Show that the function x^x has a minimum and find it exactly.",
+    "Find all integer solutions of x^2 - 7y^2 = 1 with x below 200.",
+    "A tank fills in 6 hours with pipe A and 9 with pipe B, and drains in 12 with pipe C. How long with all three?",
+]
+POOL = {"models": {
+    "local": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct"},
+    "cloud": {"provider": "openai", "model": "gpt-4o", "api_key_env": "OPENAI_API_KEY",
+              "input_price": 2.5, "output_price": 10.0},
+}}
+
+
+@pytest.fixture(scope="module")
+def semantic(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A semantic pillar on a small labelled set: the weak model solves EASY, fails HARD."""
+    pytest.importorskip("sentence_transformers")
+    from graphroute.pillars.encoders import CachedEncoder, MiniLMEncoder
+    from graphroute.pillars.semantic import KNNSuccessEstimator, SemanticPillar, SemanticRouter
+
+    encoder = CachedEncoder(MiniLMEncoder(), tmp_path_factory.mktemp("embeddings"))
+    embeddings = encoder.encode(EASY + HARD)
+    outcomes = np.array([[1.0, 1.0]] * len(EASY) + [[0.0, 1.0]] * len(HARD))
+    estimator = KNNSuccessEstimator(k=4).fit(embeddings, outcomes, ["weak", "strong"])
+    router = SemanticRouter(estimator, encoder_name=encoder.name, weak=["weak"], exemplars=embeddings)
+    return SemanticPillar(router, encoder=encoder)
+
+
+def test_rules_then_semantic_send_a_proof_up_and_a_greeting_down(semantic) -> None:  # type: ignore[no-untyped-def]
+    router = CascadeRouter(ModelPool.from_dict(POOL), [RulesPillar(), semantic], exit_confidence=0.8)
+
+    hard = router.route(RouteRequest([HumanMessage("Prove that the sum of the first n odd numbers is n^2.")]))
+    easy = router.route(RouteRequest([HumanMessage("Who painted the Mona Lisa?")]))
+    private = router.route(RouteRequest([HumanMessage("Prove Fermat's little theorem and mail it to a@b.org")]))
+
+    assert hard.model == "cloud" and easy.model == "local"
+    assert [s.pillar for s in hard.signals][:2] == ["rules", "semantic"]
+    assert hard.difficulty is not None and easy.difficulty is not None and hard.difficulty > easy.difficulty
+    assert private.model == "local" and "local only" in private.explain()
+
+
+class State(TypedDict, total=False):
+    question: str
+    answer: str
+
+
+def answer(state: State) -> State:
+    reply = ChatOllama(model="llama3.1:8b", temperature=0, num_predict=8).invoke(state["question"])
+    return {"answer": str(reply.content)}
+
+
+@pytest.mark.model
+def test_optimize_routes_through_the_cascade_and_traces_every_signal(local_pool: ModelPool, tmp_path: Path) -> None:
+    graph = StateGraph(State)
+    graph.add_node("answer", answer)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    router = CascadeRouter(local_pool, [RulesPillar(), JudgePillar(local_pool)], exit_confidence=0.95)
+    app = optimize(graph, pool=local_pool, router=router, traces=TraceStore(tmp_path / "t.sqlite"))
+
+    result = app.invoke({"question": "What is the capital of France? One word."})
+
+    [call] = app.store.calls(run_id=app.last_run.run_id)
+    assert "paris" in result["answer"].lower()
+    assert call.model in {"local", "local-b"} and call.node == "answer"
+    assert call.reason.startswith(f"{call.model} for answer: rules ")
+    assert [s["pillar"] for s in call.signals] == ["rules", "judge"]  # rules unsure → the judge was asked
+    judge = call.signals[1]
+    assert judge["rating"] is not None and judge["latency_ms"] > 0  # the judge's latency reaches the trace
