@@ -229,6 +229,13 @@ def tag(result: ChatResult, call: PreparedCall) -> ChatResult:
     return result
 
 
+def _traced_failure(call: PreparedCall, error: AllModelsFailedError | RoutingError) -> BaseException:
+    """Trace a call no model could answer; return the error to raise (one message naming every model)."""
+    final = call.final_error(error) if isinstance(error, AllModelsFailedError) else error
+    call.finish(None, final)
+    return final
+
+
 def generate(
     call: PreparedCall,
     caller: BaseChatModel | None,
@@ -264,13 +271,8 @@ def _send(
 
     try:
         call.model, result = run_with_fallbacks(call.candidates(), attempt, policy=call.policy, attempts=call.attempts)
-    except AllModelsFailedError as error:
-        final = call.final_error(error)
-        call.finish(None, final)
-        raise final from error
-    except RoutingError as error:
-        call.finish(None, error)
-        raise
+    except (AllModelsFailedError, RoutingError) as error:
+        raise _traced_failure(call, error) from error.__cause__
     call.finish(result.generations[0].message if result.generations else None)
     return result
 
@@ -309,13 +311,8 @@ async def _asend(
         call.model, result = await arun_with_fallbacks(
             call.candidates(), attempt, policy=call.policy, attempts=call.attempts
         )
-    except AllModelsFailedError as error:
-        final = call.final_error(error)
-        call.finish(None, final)
-        raise final from error
-    except RoutingError as error:
-        call.finish(None, error)
-        raise
+    except (AllModelsFailedError, RoutingError) as error:
+        raise _traced_failure(call, error) from error.__cause__
     call.finish(result.generations[0].message if result.generations else None)
     return result
 
@@ -340,10 +337,8 @@ def stream(
         call.model, (chunks, first) = run_with_fallbacks(
             call.candidates(), attempt, policy=call.policy, attempts=call.attempts
         )
-    except AllModelsFailedError as error:
-        final = call.final_error(error)
-        call.finish(None, final)
-        raise final from error
+    except (AllModelsFailedError, RoutingError) as error:
+        raise _traced_failure(call, error) from error.__cause__
     total: Any = first
     try:
         if first is not None:
@@ -377,10 +372,8 @@ async def astream(
         call.model, (chunks, first) = await arun_with_fallbacks(
             call.candidates(), attempt, policy=call.policy, attempts=call.attempts
         )
-    except AllModelsFailedError as error:
-        final = call.final_error(error)
-        call.finish(None, final)
-        raise final from error
+    except (AllModelsFailedError, RoutingError) as error:
+        raise _traced_failure(call, error) from error.__cause__
     total: Any = first
     try:
         if first is not None:
