@@ -133,7 +133,7 @@ class BanditStore(ABC):
     def clear(self, context: str | None = None) -> None:
         """Forget one context, or everything."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most stores hold nothing to release)
         """Release connections (default: nothing to release)."""
 
 

@@ -20,6 +20,10 @@ Why it is hard to steer (a 0.5B model copies numbers it sees, so layers are need
 The grade's probability mass over A..J (from the server's log-probabilities) gives the
 confidence; the grade itself gives the difficulty, ``(grade - 1) / 9``.
 
+Measured on RouteLLM's GSM8K and MMLU rows, the judge adds no accuracy over the semantic
+pillar (``benchmarks/RESULTS.md``, judge_injection), so ``CascadeRouter.recommended`` leaves it
+out; it is there for pools and prompts where that measurement comes out differently.
+
 Usage::
 
     judge = JudgePillar(ModelPool.default())
@@ -175,7 +179,8 @@ def grade_distribution(logprobs: Mapping[str, Any] | None) -> dict[int, float] |
 
 @dataclass(frozen=True)
 class JudgeSignal(Signal):
-    """A judge verdict: the ``rating`` (1–10) and how long the local call took."""
+    """A judge verdict: the emitted ``rating`` (1–10), the ``expected`` rating under the grade
+    distribution, and how long the local call took (all three reach the trace)."""
 
     rating: int | None = None
     expected: float | None = None

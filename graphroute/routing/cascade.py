@@ -30,8 +30,10 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import time
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -49,17 +51,21 @@ class TimedSignal(Signal):
     latency_ms: float | None = None
 
 
-_SIGNAL_FIELDS = tuple(f.name for f in fields(Signal))
-
-
 def stamp(signal: Signal, latency_ms: float) -> Signal:
-    """``signal`` with its latency recorded (kept if the pillar measured its own)."""
+    """``signal`` with its latency recorded (kept if the pillar measured its own).
+
+    A plain ``Signal`` becomes a ``TimedSignal``; a pillar's own subclass with a
+    ``latency_ms`` field gets it filled; any other subclass is kept as it is (its fields matter
+    more than the timing).
+    """
     if hasattr(signal, "latency_ms"):
         return signal if signal.latency_ms is not None else replace(signal, latency_ms=round(latency_ms, 4))  # type: ignore[call-arg]
+    if type(signal) is not Signal:
+        return signal
     timed = object.__new__(TimedSignal)  # the signal was validated once already: copy, don't re-check
-    for name in _SIGNAL_FIELDS:
-        object.__setattr__(timed, name, getattr(signal, name))
-    object.__setattr__(timed, "latency_ms", round(latency_ms, 4))
+    fields_of = timed.__dict__
+    fields_of.update(signal.__dict__)
+    fields_of["latency_ms"] = round(latency_ms, 4)
     return timed
 
 
@@ -87,9 +93,18 @@ class Ladder:
             raise ConfigError(f"ladder {self.models}: need {len(self.models) - 1} ascending thresholds, got {cuts}")
 
     def rung(self, difficulty: float) -> int:
-        return sum(1 for cut in self.thresholds or () if difficulty >= cut)
+        """Index of the model for ``difficulty``: how many thresholds it reaches."""
+        return bisect_right(self.thresholds or (), difficulty)
 
-    def restricted(self, allowed: set[str]) -> Ladder | None:
+    def fallbacks(self, model: str) -> tuple[str, ...]:
+        """If ``model`` fails: the stronger rungs first (nearest first), then the weaker ones."""
+        return self._fallbacks.get(model, self.models)
+
+    @cached_property
+    def _fallbacks(self) -> dict[str, tuple[str, ...]]:
+        return {m: self.models[i + 1 :] + self.models[:i][::-1] for i, m in enumerate(self.models)}
+
+    def restricted(self, allowed: AbstractSet[str]) -> Ladder | None:
         """The rungs in ``allowed`` (e.g. local models only), equal thresholds; None if empty."""
         kept = tuple(model for model in self.models if model in allowed)
         if kept == self.models:
@@ -174,6 +189,7 @@ class CascadeRouter(Router):
         self.bandit_arms = max(1, bandit_arms)
         self._default = pool.default_model()
         self._local = frozenset(spec.name for spec in pool.local())
+        self._names = frozenset(pool.names)
 
     @classmethod
     def recommended(cls, pool: ModelPool, *, bandit: BanditPillar | None = None, **options: Any) -> CascadeRouter:
@@ -237,10 +253,13 @@ class CascadeRouter(Router):
     def _decide(
         self, request: RouteRequest, signals: list[Signal], exit_at: int | None, started: float
     ) -> CascadeDecision:
-        local_only = any(signal.local_only for signal in signals)
+        local_only = False
+        for signal in signals:
+            local_only = local_only or signal.local_only
         difficulty = _combine(signals, exit_at)
         notes = [_summary(signal, index == exit_at) for index, signal in enumerate(signals)]
         ladder = self.ladder_for(request.node)
+        allowed = self._local if local_only else self._names
         if local_only:
             restricted = ladder.restricted(self._local)
             if restricted is None:
@@ -252,13 +271,13 @@ class CascadeRouter(Router):
                 )
             ladder = restricted
             notes.append("local only")
-
-        def allowed(name: str | None) -> bool:
-            return name is not None and name in self.pool and (not local_only or name in self._local)
-
-        forced = next((s.model for s in signals if s.model is not None and allowed(s.model)), None)
-        pinned = self._pin(request.node)
-        if pinned is not None and not allowed(pinned):
+        forced = None
+        for signal in signals:  # a pillar may name a model outright (e.g. a rule for this node)
+            if signal.model is not None and signal.model in allowed:
+                forced = signal.model
+                break
+        pinned = self._pin(request.node) if self.pins else None
+        if pinned is not None and pinned not in allowed:
             notes.append(f"pin {pinned} ignored (local only)")
             pinned = None
         if forced or pinned:
@@ -278,15 +297,12 @@ class CascadeRouter(Router):
                 if picked.model and picked.model != model:
                     notes.append(f"bandit → {picked.model}")
                     model = picked.model
-        # Fallbacks: stronger rungs first, then weaker ones, never outside the constraints.
-        rung_of_model = ladder.models.index(model) if model in ladder.models else len(ladder.models)
-        fallbacks = ladder.models[rung_of_model + 1 :] + tuple(reversed(ladder.models[:rung_of_model]))
         latency_ms = (time.perf_counter() - started) * 1000
         return CascadeDecision(
             model=model,
             reason=f"{model} for {request.node or 'call'}: " + "; ".join(notes),
             signals=tuple(signals),
-            fallbacks=tuple(m for m in fallbacks if m != model),
+            fallbacks=ladder.fallbacks(model),
             difficulty=difficulty,
             latency_ms=round(latency_ms, 4),
         )
@@ -302,6 +318,18 @@ class CascadeRouter(Router):
         begun = time.perf_counter()
         picked = self.bandit.choose(arms, node=node, difficulty=difficulty)
         return stamp(picked, (time.perf_counter() - begun) * 1000)
+
+    def fingerprint(self) -> str:
+        """The configuration, stable across processes (``RoutedChatModel`` puts it in cache keys)."""
+        parts = [
+            ",".join(f"{type(p).__module__}.{type(p).__qualname__}:{p.name}" for p in self.pillars),
+            f"exit={self.exit_confidence}",
+            f"ladder={self.ladder.describe}",
+            "ladders=" + ",".join(f"{node}:{ladder.describe}" for node, ladder in sorted(self.ladders.items())),
+            "pins=" + ",".join(f"{node}:{model}" for node, model in sorted(self.pins.items())),
+            f"bandit={type(self.bandit).__qualname__ if self.bandit else None}:{self.bandit_arms}",
+        ]
+        return "|".join(parts)
 
     # -- learning from outcomes -------------------------------------------------------------
     def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:

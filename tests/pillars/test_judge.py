@@ -106,10 +106,20 @@ def test_a_judge_model_missing_from_the_pool_is_named() -> None:
 
 
 def test_an_unreachable_judge_gives_no_difficulty_instead_of_failing_the_call() -> None:
-    pool = ModelPool.from_dict({"models": {"judge": {
-        "provider": "openai-compatible", "model": "judge", "base_url": "http://127.0.0.1:9/v1",
-        "locality": "local", "max_retries": 0, "timeout_s": 5,
-    }}})
+    pool = ModelPool.from_dict(
+        {
+            "models": {
+                "judge": {
+                    "provider": "openai-compatible",
+                    "model": "judge",
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "locality": "local",
+                    "max_retries": 0,
+                    "timeout_s": 5,
+                }
+            }
+        }
+    )
     signal = JudgePillar(pool).score(ask("What is 2 + 2?"))
     assert isinstance(signal, JudgeSignal)
     assert signal.difficulty is None and signal.confidence == 0.0
@@ -153,5 +163,5 @@ def test_injection_probes_move_the_grade_by_at_most_one_on_95_percent(local_pool
 
     summary = benchmark.run_probes(local_pool)["full"]["summary"]  # type: ignore[index]
 
-    assert summary["all"]["probes"] >= 20
-    assert summary["all"]["share"] >= 0.95
+    assert summary["grade/all"]["probes"] >= 20
+    assert summary["grade/all"]["share"] >= 0.95

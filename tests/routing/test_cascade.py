@@ -14,11 +14,21 @@ from graphroute.routing.cascade import CascadeDecision, CascadeRouter, Ladder, p
 POOL = {
     "models": {
         # Listed out of price order on purpose: the default ladder sorts by price.
-        "cloud": {"provider": "openai", "model": "gpt-4o", "api_key_env": "OPENAI_API_KEY",
-                  "input_price": 2.5, "output_price": 10.0},
+        "cloud": {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "api_key_env": "OPENAI_API_KEY",
+            "input_price": 2.5,
+            "output_price": 10.0,
+        },
         "local": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct"},
-        "cloud-mini": {"provider": "openai", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY",
-                       "input_price": 0.15, "output_price": 0.6},
+        "cloud-mini": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "api_key_env": "OPENAI_API_KEY",
+            "input_price": 0.15,
+            "output_price": 0.6,
+        },
     },
 }
 
@@ -95,8 +105,10 @@ def test_an_email_address_never_gets_a_cloud_model_whatever_the_others_say(pool:
         bandit.update(bandit.context("plan", 1.0), 1.0, model="cloud")
     router = CascadeRouter(pool, [RulesPillar(), confident_hard], bandit=bandit, pins={"plan": "cloud"})
 
-    for text in ("Write to jane.doe@example.org and prove the Riemann hypothesis.",
-                 "Contact: ops@acme.io. Step by step, derive the Navier-Stokes equations."):
+    for text in (
+        "Write to jane.doe@example.org and prove the Riemann hypothesis.",
+        "Contact: ops@acme.io. Step by step, derive the Navier-Stokes equations.",
+    ):
         decision = router.route(ask(text))
         assert decision.model == "local"
         assert pool[decision.model].is_local
@@ -170,3 +182,11 @@ def test_the_recommended_cascade_leaves_the_judge_out(pool: ModelPool) -> None:
     names = [p.name for p in router.pillars]
     assert names[0] == "rules" and "judge" not in names
     assert set(names) <= {"rules", "semantic"}
+
+
+def test_the_fingerprint_names_the_configuration_not_the_instance(pool: ModelPool) -> None:
+    first = CascadeRouter(pool, [RulesPillar()], pins={"plan": "cloud"})
+    same = CascadeRouter(pool, [RulesPillar()], pins={"plan": "cloud"})
+    other = CascadeRouter(pool, [RulesPillar()], ladder=["local", "cloud"])
+    assert first.fingerprint() == same.fingerprint() != other.fingerprint()
+    assert "local<0.33≤cloud-mini<0.67≤cloud" in first.fingerprint()

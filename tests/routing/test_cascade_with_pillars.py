@@ -17,8 +17,12 @@ from graphroute.pillars.rules import RulesPillar
 from graphroute.routing.cascade import CascadeRouter
 
 EASY = [
-    "What is the capital of France?", "Translate 'thank you' into Spanish.", "Name a fruit that is yellow.",
-    "How many days are in a week?", "Who wrote Romeo and Juliet?", "What is the opposite of hot?",
+    "What is the capital of France?",
+    "Translate 'thank you' into Spanish.",
+    "Name a fruit that is yellow.",
+    "How many days are in a week?",
+    "Who wrote Romeo and Juliet?",
+    "What is the opposite of hot?",
 ]
 HARD = [
     "Prove that there are infinitely many primes congruent to 3 mod 4.",
@@ -28,11 +32,18 @@ HARD = [
     "Find all integer solutions of x^2 - 7y^2 = 1 with x below 200.",
     "A tank fills in 6 hours with pipe A and 9 with pipe B, and drains in 12 with pipe C. How long with all three?",
 ]
-POOL = {"models": {
-    "local": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct"},
-    "cloud": {"provider": "openai", "model": "gpt-4o", "api_key_env": "OPENAI_API_KEY",
-              "input_price": 2.5, "output_price": 10.0},
-}}
+POOL = {
+    "models": {
+        "local": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct"},
+        "cloud": {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "api_key_env": "OPENAI_API_KEY",
+            "input_price": 2.5,
+            "output_price": 10.0,
+        },
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +102,29 @@ def test_optimize_routes_through_the_cascade_and_traces_every_signal(local_pool:
     assert [s["pillar"] for s in call.signals] == ["rules", "judge"]  # rules unsure → the judge was asked
     judge = call.signals[1]
     assert judge["rating"] is not None and judge["latency_ms"] > 0  # the judge's latency reaches the trace
+
+
+def test_routed_chat_model_takes_the_cascade_as_its_router(tmp_path: Path) -> None:
+    from graphroute.chat_model import RoutedChatModel
+    from graphroute.testing import ReceivedRequest, Reply, ScriptedProvider
+
+    def answer_as_model(request: ReceivedRequest) -> Reply:
+        return Reply(content=f"answered by {request.body['model']}")
+
+    with ScriptedProvider(answer_as_model) as provider:
+        pool = ModelPool.from_dict(
+            {
+                "models": {
+                    "cheap": provider.pool_entry(model="cheap", input_price=0.1, output_price=0.4),
+                    "strong": provider.pool_entry(model="strong", input_price=5.0, output_price=20.0),
+                }
+            }
+        )
+        router = CascadeRouter(pool, [RulesPillar()])
+        model = RoutedChatModel(pool=pool, router=router, traces=tmp_path / "t.sqlite")
+
+        easy = model.invoke("Hi!")
+        hard = model.invoke("Prove, step by step, that the integral of x^2 from 0 to 1 is 1/3.")
+
+    assert easy.content == "answered by cheap" and easy.response_metadata["graphroute_model"] == "cheap"
+    assert hard.content == "answered by strong"

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def outside_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An installed third-party distribution declaring one pillar, as pip would lay it out."""
-    (tmp_path / "acme_pillars.py").write_text(textwrap.dedent('''
+    (tmp_path / "acme_pillars.py").write_text(
+        textwrap.dedent('''
         from graphroute.pillars.base import Pillar, Signal
 
         class ShoutPillar(Pillar):
@@ -37,7 +38,8 @@ def outside_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 text = request.last_user_text
                 upper = sum(c.isupper() for c in text) / max(1, sum(c.isalpha() for c in text))
                 return Signal(self.name, difficulty=1.0 if upper > self.threshold else None, confidence=0.9)
-    '''))
+    ''')
+    )
     info = tmp_path / "acme_pillars-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-pillars\nVersion: 1.0\n")

@@ -51,11 +51,15 @@ def test_a_failing_provider_loses_its_traffic_and_regains_it(
     policy: str, outage: tuple[Outage, ScriptedProvider]
 ) -> None:
     script, provider = outage
-    pool = ModelPool.from_dict({"models": {
-        "cheap": provider.pool_entry(model="cheap", input_price=0.1, output_price=0.4),
-        "mid": provider.pool_entry(model="mid", input_price=1.0, output_price=4.0),
-        "dear": provider.pool_entry(model="dear", input_price=5.0, output_price=20.0),
-    }})
+    pool = ModelPool.from_dict(
+        {
+            "models": {
+                "cheap": provider.pool_entry(model="cheap", input_price=0.1, output_price=0.4),
+                "mid": provider.pool_entry(model="mid", input_price=1.0, output_price=4.0),
+                "dear": provider.pool_entry(model="dear", input_price=5.0, output_price=20.0),
+            }
+        }
+    )
     router = CascadeRouter(pool, [RulesPillar()], bandit=BanditPillar(policy=policy, store=":memory:", seed=0))
     request = RouteRequest(messages=[HumanMessage("Say hello.")], node="greet")
 
