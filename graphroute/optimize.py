@@ -78,7 +78,15 @@ class OptimizedApp:
         """One traced run; yields the session and the config to pass on (with our node recorder)."""
         run_id = str(uuid.uuid4())
         metadata = {"thread_id": (config or {}).get("configurable", {}).get("thread_id")}
-        self.store.start_run(run_id, self.graph_id, metadata)
+        plan = self.plan
+        self.store.start_run(
+            run_id,
+            self.graph_id,
+            metadata,
+            # The report's budget section and replay's "recorded plan" read these back.
+            plan=None if plan is None else str(plan),
+            budget_usd=getattr(plan, "budget_usd", None),
+        )
         session = RoutingSession(pool=self.pool, router=self.router, store=self.store, run_id=run_id)
         trace = RunTrace(run_id=run_id, calls=session.calls)
         self.last_run = trace

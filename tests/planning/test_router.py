@@ -75,6 +75,10 @@ def test_a_planned_app_keeps_every_run_within_its_budget(provider, tmp_path: Pat
     assert max(spends) <= budget + one_call
     assert cloud_calls > 0  # the budget is used, not just avoided
     assert all(call.reason.startswith("plan: ") for call in app.last_run.calls)
+    # Each traced run keeps the plan it ran under and its budget, for the report and replay.
+    recorded = app.store.run(app.last_run.run_id)
+    assert recorded.budget_usd == budget
+    assert recorded.plan == str(plan)
 
 
 def test_the_cli_prints_the_plan_and_calibrated_thresholds(tmp_path: Path, monkeypatch) -> None:
