@@ -74,7 +74,9 @@ def provider() -> Iterator[ScriptedProvider]:
 
 def batched_app(provider: ScriptedProvider, tmp_path: Path, node: Any = capital) -> Any:
     pool = ModelPool.from_dict({"models": {"m": provider.pool_entry()}})
-    return optimize(fan_graph(node), pool=pool, batching=BatchConfig(window_ms=20), traces=tmp_path / "t.sqlite")
+    # A wide window: on a loaded machine LangGraph may start the Send workers tens of ms apart, and
+    # these tests are about what happens to calls that do arrive together, not about how soon.
+    return optimize(fan_graph(node), pool=pool, batching=BatchConfig(window_ms=250), traces=tmp_path / "t.sqlite")
 
 
 def test_a_fan_out_sends_each_unique_request_once(provider: ScriptedProvider, tmp_path: Path) -> None:
