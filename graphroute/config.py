@@ -48,6 +48,8 @@ _PROVIDER_DEFAULT_LOCALITY: dict[str, Locality] = {
     "llamacpp": "local",
 }
 
+_BATCH_API_PROVIDERS = ("openai", "openai-compatible")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,6 +83,12 @@ class ModelSpec(_Strict):
     label: str | None = Field(None, description="shown beside the name in reports")
     fallbacks: tuple[str, ...] = Field((), description="models to try, in order, when this one fails")
     llamacpp: LlamaCppOptions | None = None
+    # Opt-in provider Batch API (openai / openai-compatible): cheaper, answers within hours.
+    batch_api: bool = Field(False, description="send calls through the provider's Batch API, not one by one")
+    batch_window_ms: float = Field(200.0, ge=0, le=600_000, description="how long calls are collected per batch")
+    batch_max_requests: int = Field(1000, ge=1, le=50_000, description="a batch is sent as soon as it holds this many")
+    batch_poll_s: float = Field(10.0, gt=0, description="seconds between batch status checks")
+    batch_timeout_s: float = Field(86_400.0, gt=0, description="a batch not finished by then fails its calls")
 
     @field_validator("provider")
     @classmethod
@@ -102,6 +110,15 @@ class ModelSpec(_Strict):
             raise ValueError("provider 'openai' needs api_key_env (e.g. api_key_env = \"OPENAI_API_KEY\")")
         if self.llamacpp is not None and self.provider != "llamacpp":
             raise ValueError('[llamacpp] options only apply to provider = "llamacpp"')
+        if self.batch_api and self.provider not in _BATCH_API_PROVIDERS:
+            raise ValueError(
+                f"batch_api = true needs a provider with a Batch API ('openai' or 'openai-compatible'), "
+                f"not {self.provider!r}; remove batch_api or change the provider"
+            )
+        stray = sorted(name for name in self.model_fields_set if name.startswith("batch_") and name != "batch_api")
+        if stray and not self.batch_api:
+            verb = "applies" if len(stray) == 1 else "apply"
+            raise ValueError(f"{', '.join(stray)} {verb} only with batch_api = true; set it or remove them")
         return self
 
     @property
