@@ -38,6 +38,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, field_validator
 
 from graphroute.errors import ConfigError, RoutingError
+from graphroute.pillars.bandit import Outcome
 from graphroute.pillars.base import RouteRequest
 from graphroute.providers.pool import ModelPool
 from graphroute.routing import dispatch
@@ -70,6 +71,10 @@ class CapabilityGuard(Router):
 
     async def aroute(self, request: RouteRequest) -> RouteDecision:
         return self.check(request, await self.inner.aroute(request))
+
+    def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
+        """The wrapped router learns (a guard has nothing to learn itself)."""
+        return self.inner.observe(decision, outcome)
 
     def check(self, request: RouteRequest, decision: RouteDecision) -> RouteDecision:
         needed = {"tools"} if request.tools else set()

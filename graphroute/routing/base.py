@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from graphroute.pillars.base import RouteRequest, Signal
+
+if TYPE_CHECKING:
+    from graphroute.pillars.bandit import Outcome
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,11 @@ class Router(ABC):
     async def aroute(self, request: RouteRequest) -> RouteDecision:
         """Async twin; routers that do I/O (a judge model) override it."""
         return self.route(request)
+
+    def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
+        """Learn from how a call it routed ended; returns the reward given, if any.
+
+        Dispatch calls it after every call a model answered or failed (not for cache hits).
+        Routers that learn (a bandit) override it; the default learns nothing.
+        """
+        return None

@@ -27,6 +27,7 @@ from graphroute.providers.resilience import (
     run_with_fallbacks,
 )
 from graphroute.routing.base import RouteDecision
+from graphroute.routing.learning import feed_back, outcome_of
 from graphroute.routing.session import RoutingSession
 from graphroute.traces.quality import call_details
 from graphroute.traces.store import CallRecord
@@ -130,8 +131,11 @@ class PreparedCall:
         return RetryPolicy(max_retries=spec.max_retries, base_delay_s=spec.retry_delay_s)
 
     def finish(self, message: BaseMessage | None, error: BaseException | None = None) -> None:
+        """Trace the call, then tell the router how it went (``routing/learning.py``)."""
         input_tokens, output_tokens = (0, 0) if self.cache_hit or self.deduped else _usage(message)
         spec = self.session.pool[self.model]
+        latency_ms = (time.perf_counter() - self.started) * 1000
+        cost_usd = spec.cost(input_tokens, output_tokens)
         reason = self.decision.reason
         if self.note:
             reason += f"; {self.note}"
@@ -149,8 +153,8 @@ class PreparedCall:
                 signals=[asdict(signal) for signal in self.decision.signals],
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
-                latency_ms=(time.perf_counter() - self.started) * 1000,
-                cost_usd=spec.cost(input_tokens, output_tokens),
+                latency_ms=latency_ms,
+                cost_usd=cost_usd,
                 error=None if error is None else redact(f"{type(error).__name__}: {error}", self.session),
                 started_at=self.wall_start,
                 retries=self.attempts.retries,
@@ -160,6 +164,7 @@ class PreparedCall:
                 **call_details(self.request, message, error, redact=lambda text: redact(text, self.session)),
             )
         )
+        feed_back(self, outcome_of(self, message, error, latency_ms=latency_ms, cost_usd=cost_usd))
 
     def translate(self, error: BaseException, model: str | None = None) -> BaseException:
         """Our own error type, naming the model and what to fix; never a key."""
