@@ -53,6 +53,7 @@ from langgraph.types import Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.workflow_traces import Call, TraceWriter
 from graphroute.evaluation.data import load_llmrouter_json
 from graphroute.evaluation.training import make_estimator, training_encoder
 from graphroute.pillars.base import RouteRequest
@@ -82,16 +83,18 @@ STRUCTURES = {
     "map_reduce": Workflow((Step("planner"), Quorum("worker", 6, 4), Step("aggregate"))),
     "critic_loop": Workflow((Retry("solve", "critic", 3),)),
 }
-QUESTIONS_PER_RUN = {"chain": {"plan": 1, "solve": 1, "check": 1, "answer": 1},
-                     "map_reduce": {"planner": 1, "worker": 6, "aggregate": 1},
-                     "critic_loop": {"solve": 3, "critic": 3}}
+QUESTIONS_PER_RUN = {
+    "chain": {"plan": 1, "solve": 1, "check": 1, "answer": 1},
+    "map_reduce": {"planner": 1, "worker": 6, "aggregate": 1},
+    "critic_loop": {"solve": 3, "critic": 3},
+}
 LOCAL_MAX_BILLION = 20.0
 
 
 class RunState(TypedDict, total=False):
     run_id: str
     task: dict[str, list[int]]
-    calls: Annotated[list[tuple[str, str, bool, float]], operator.add]
+    calls: Annotated[list[Call], operator.add]
     verdict: str
 
 
@@ -102,14 +105,15 @@ class Harness:
         self.prompts, self.outcomes, self.coster = prompts, outcomes, coster
         self.index = {m: j for j, m in enumerate(coster.prices.models)}
 
-    def call(self, config: Any, run_id: str, node: str, qid: int, **meta: Any) -> tuple[str, str, bool, float]:
+    def call(self, config: Any, run_id: str, node: str, qid: int, **meta: Any) -> Call:
         router = config["configurable"]["router"]
-        request = RouteRequest([HumanMessage(self.prompts[qid])], node=node,
-                               metadata={RUN_ID_KEY: run_id, "qid": qid, **meta})
+        request = RouteRequest(
+            [HumanMessage(self.prompts[qid])], node=node, metadata={RUN_ID_KEY: run_id, "qid": qid, **meta}
+        )
         model = router.route(request).model
         j = self.index[model]
         cost = float(self.coster(self.prompts[qid], node)[j])
-        return (node, model, bool(self.outcomes[qid, j] == 1), cost)
+        return (node, model, bool(self.outcomes[qid, j] == 1), cost, qid)
 
 
 def build_graph(name: str, harness: Harness) -> Any:
@@ -118,23 +122,32 @@ def build_graph(name: str, harness: Harness) -> Any:
     if name == "chain":
         steps = list(OUTPUT_TOKENS["chain"])
         for step in steps:
-            graph.add_node(step, lambda s, config, step=step: {
-                "calls": [harness.call(config, s["run_id"], step, s["task"][step][0])]})
+            graph.add_node(
+                step,
+                lambda s, config, step=step: {"calls": [harness.call(config, s["run_id"], step, s["task"][step][0])]},
+            )
         for a, b in zip([START, *steps], [*steps, END], strict=True):
             graph.add_edge(a, b)
     elif name == "map_reduce":
-        graph.add_node("planner", lambda s, config: {
-            "calls": [harness.call(config, s["run_id"], "planner", s["task"]["planner"][0])]})
+        graph.add_node(
+            "planner",
+            lambda s, config: {"calls": [harness.call(config, s["run_id"], "planner", s["task"]["planner"][0])]},
+        )
         graph.add_node("worker", lambda w, config: {"calls": [harness.call(config, w["run_id"], "worker", w["qid"])]})
-        graph.add_node("aggregate", lambda s, config: {
-            "calls": [harness.call(config, s["run_id"], "aggregate", s["task"]["aggregate"][0])]})
+        graph.add_node(
+            "aggregate",
+            lambda s, config: {"calls": [harness.call(config, s["run_id"], "aggregate", s["task"]["aggregate"][0])]},
+        )
         graph.add_edge(START, "planner")
         graph.add_conditional_edges(
-            "planner", lambda s: [Send("worker", {"run_id": s["run_id"], "qid": q}) for q in s["task"]["worker"]],
-            ["worker"])
+            "planner",
+            lambda s: [Send("worker", {"run_id": s["run_id"], "qid": q}) for q in s["task"]["worker"]],
+            ["worker"],
+        )
         graph.add_edge("worker", "aggregate")
         graph.add_edge("aggregate", END)
     else:
+
         def solve_node(s: RunState, config: RunnableConfig) -> dict[str, Any]:
             attempt = sum(1 for c in s["calls"] if c[0] == "solve")
             return {"calls": [harness.call(config, s["run_id"], "solve", s["task"]["solve"][attempt])]}
@@ -157,7 +170,7 @@ def build_graph(name: str, harness: Harness) -> Any:
     return graph.compile()
 
 
-def succeeded(name: str, calls: list[tuple[str, str, bool, float]]) -> bool:
+def succeeded(name: str, calls: list[Call]) -> bool:
     ok = {node: [c[2] for c in calls if c[0] == node] for node in {c[0] for c in calls}}
     if name == "chain":
         return all(c[2] for c in calls)
@@ -177,15 +190,18 @@ def compose_runs(name: str, rows: np.ndarray, clusters: np.ndarray, count: int, 
         drawn = rng.choice(pool, sum(need.values()), replace=len(pool) < sum(need.values()))
         task, start = {}, 0
         for node, n in need.items():
-            task[node] = [int(q) for q in drawn[start:start + n]]
+            task[node] = [int(q) for q in drawn[start : start + n]]
             start += n
         runs.append(task)
     return runs
 
 
-def run_strategy(app: Any, name: str, router: Any, runs: list) -> tuple[float, float]:
-    """Mean cost and success of the runs under one router."""
+def run_strategy(
+    app: Any, name: str, router: Any, runs: list, traces: TraceWriter | None = None, label: str = ""
+) -> tuple[float, float]:
+    """Mean cost and success of the runs under one router (recorded as ``name/label`` in ``traces``)."""
     costs, wins = [], []
+    recorded: list[tuple[str, list[Call], bool]] = []
     for task in runs:
         run_id = uuid.uuid4().hex
         out = app.invoke({"run_id": run_id, "task": task, "calls": []}, {"configurable": {"router": router}})
@@ -194,6 +210,9 @@ def run_strategy(app: Any, name: str, router: Any, runs: list) -> tuple[float, f
             router.end_run(run_id, cost)
         costs.append(cost)
         wins.append(succeeded(name, out["calls"]))
+        recorded.append((run_id, out["calls"], wins[-1]))
+    if traces is not None:
+        traces.add(f"{name}/{label}", recorded, OUTPUT_TOKENS[name])
     return float(np.mean(costs)), float(np.mean(wins))
 
 
@@ -219,6 +238,7 @@ class Bench:
         self.prompts = table.prompts
         self.clusters = np.array(table.clusters or ["all"] * len(table.prompts))
         self.prices = PoolPrices.of(table.prices or {}, local=local_tier(models, table.models))
+        self.catalogue = json.loads(models.read_text(encoding="utf-8"))
         self.outcomes = self.prices.align(table.models, table.outcomes)
         if not self.prices.local.any():
             raise SystemExit(f"no model of ≤ {LOCAL_MAX_BILLION:.0f}B in {models}: no all-local baseline")
@@ -253,8 +273,9 @@ class Bench:
         estimates[test] = fitted.predict(self.embeddings[test])
         for fold in np.array_split(rng.permutation(train), 5):
             rest = np.setdiff1d(train, fold)
-            estimates[fold] = make_estimator().fit(self.embeddings[rest], self.outcomes[rest], models).predict(
-                self.embeddings[fold])
+            estimates[fold] = (
+                make_estimator().fit(self.embeddings[rest], self.outcomes[rest], models).predict(self.embeddings[fold])
+            )
         return train, test, estimates
 
     def lam_grid(self, points: int) -> np.ndarray:
@@ -276,7 +297,9 @@ def oracle_lookup(bench: Bench) -> Any:
     return correct
 
 
-def run_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def run_seed(
+    bench: Bench, seed: int, args: argparse.Namespace, traces: TraceWriter | None = None
+) -> dict[str, dict[str, Any]]:
     train, test, estimates = bench.split(seed, args.test_fraction)
     lookup = {bench.prompts[q]: estimates[q] for q in test}
     estimate_of = lambda request: lookup.get(request.last_user_text)  # noqa: E731
@@ -292,35 +315,50 @@ def run_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, dic
         runs = compose_runs(name, test, bench.clusters, args.runs, rng)
         app, coster = bench.apps[name], bench.coster[name]
         demands = {
-            node: NodeDemand(node, estimates[train], bench.tokens[train], tokens, outcomes=bench.outcomes[train],
-                             difficulty=difficulty[train], contexts=bench.clusters[train])
+            node: NodeDemand(
+                node,
+                estimates[train],
+                bench.tokens[train],
+                tokens,
+                outcomes=bench.outcomes[train],
+                difficulty=difficulty[train],
+                contexts=bench.clusters[train],
+            )
             for node, tokens in OUTPUT_TOKENS[name].items()
         }
         structure = STRUCTURES[name]
         strategies = ("holistic", "per_call", "llmselector", "random")
         curves_: dict[str, list[tuple[float, float]]] = {k: [] for k in strategies}
         started = time.perf_counter()
-        for lam in grid:
+        for i, lam in enumerate(grid):
             plan = solve(structure, demands, bench.prices, lam=float(lam))
             router = PlannedRouter(plan, estimates=estimate_of, tokens=bench.token_of)
-            curves_["holistic"].append(run_strategy(app, name, router, runs))
+            curves_["holistic"].append(run_strategy(app, name, router, runs, traces, f"holistic@{i:02d}"))
             per_call = PerCallRouter(coster, estimate_of, lam=float(lam))
-            curves_["per_call"].append(run_strategy(app, name, per_call, runs))
-        for lam in grid[:: max(1, len(grid) // 8)]:
+            curves_["per_call"].append(run_strategy(app, name, per_call, runs, traces, f"per_call@{i:02d}"))
+        for i, lam in enumerate(grid[:: max(1, len(grid) // 8)]):
             assignment = llmselector(structure, demands, bench.prices, lam=float(lam))
-            curves_["llmselector"].append(run_strategy(app, name, assignment_router(assignment, local_model), runs))
+            router = assignment_router(assignment, local_model)
+            curves_["llmselector"].append(run_strategy(app, name, router, runs, traces, f"llmselector@{i:02d}"))
         for share in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0):
             router = RandomRouter(local_model, cloud_model, share=share, seed=seed)
-            curves_["random"].append(run_strategy(app, name, router, runs))
+            curves_["random"].append(run_strategy(app, name, router, runs, traces, f"random@{share:.2f}"))
         correct = oracle_lookup(bench)
         points = {
-            "all_cloud": run_strategy(app, name, StaticRouter(cloud_model), runs),
-            "all_local": run_strategy(app, name, StaticRouter(local_model), runs),
-            "oracle": run_strategy(app, name, OracleRouter(coster, correct), runs),
+            "all_cloud": run_strategy(app, name, StaticRouter(cloud_model), runs, traces, "all_cloud"),
+            "all_local": run_strategy(app, name, StaticRouter(local_model), runs, traces, "all_local"),
+            "oracle": run_strategy(app, name, OracleRouter(coster, correct), runs, traces, "oracle"),
         }
-        out[name] = {"curves": curves_, "points": points, "cloud_model": cloud_model, "local_model": local_model,
-                     "seconds": time.perf_counter() - started}
+        out[name] = {
+            "curves": curves_,
+            "points": points,
+            "cloud_model": cloud_model,
+            "local_model": local_model,
+            "seconds": time.perf_counter() - started,
+        }
         print(f"  seed {seed} {name}: {time.perf_counter() - started:.0f}s", flush=True)
+    if traces is not None:
+        traces.close(bench.outcomes, cloud_model=cloud_model, local_model=local_model, seed=seed)
     return out
 
 
@@ -335,8 +373,14 @@ def solver_timing(bench: Bench, repeats: int = 5) -> dict[str, float]:
     demands = {}
     for node in workflow.nodes():
         rows = rng.choice(train, 100, replace=False)
-        demands[node] = NodeDemand(node, estimates[rows], bench.tokens[rows], 250.0, outcomes=bench.outcomes[rows],
-                                   contexts=bench.clusters[rows])
+        demands[node] = NodeDemand(
+            node,
+            estimates[rows],
+            bench.tokens[rows],
+            250.0,
+            outcomes=bench.outcomes[rows],
+            contexts=bench.clusters[rows],
+        )
     budget = 0.3 * 60 * float(bench.prices.cost(np.median(bench.tokens), 250.0).max())
     times, cpu = [], []
     for _ in range(repeats):
@@ -344,16 +388,25 @@ def solver_timing(bench: Bench, repeats: int = 5) -> dict[str, float]:
         plan = solve(workflow, demands, bench.prices, budget_usd=budget)
         times.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - started_cpu) * 1000)
-    return {"nodes": len(workflow.nodes()), "slots": len(workflow.slots()), "median_ms": float(np.median(times)),
-            "min_ms": float(np.min(times)), "median_cpu_ms": float(np.median(cpu)),
-            "expected_cost_usd": plan.expected_cost, "budget_usd": budget}
+    return {
+        "nodes": len(workflow.nodes()),
+        "slots": len(workflow.slots()),
+        "median_ms": float(np.median(times)),
+        "min_ms": float(np.min(times)),
+        "median_cpu_ms": float(np.median(cpu)),
+        "expected_cost_usd": plan.expected_cost,
+        "budget_usd": budget,
+    }
 
 
 def summarise(per_seed: list[dict[str, dict[str, Any]]], name: str) -> dict[str, Any]:
     """Curves and points averaged over seeds (same grid per seed), and the comparison figures."""
+
     def mean(points: list[list[tuple[float, float]]]) -> list[list[float]]:
-        return [[float(np.mean([p[i][0] for p in points])), float(np.mean([p[i][1] for p in points]))]
-                for i in range(len(points[0]))]
+        return [
+            [float(np.mean([p[i][0] for p in points])), float(np.mean([p[i][1] for p in points]))]
+            for i in range(len(points[0]))
+        ]
 
     first = per_seed[0][name]
     curve_set = {k: mean([s[name]["curves"][k] for s in per_seed]) for k in first["curves"]}
@@ -380,14 +433,18 @@ def seed_figures(per_seed: list[dict[str, dict[str, Any]]], name: str) -> list[d
 
 
 def print_table(results: dict[str, Any], meta: dict[str, Any]) -> None:
-    print(f"\nWorkflow benchmark — {meta['outcomes']} ({meta['seeds']} seeds × {meta['runs']} test runs per point; "
-          f"tokens: {meta['tokens']})")
+    print(
+        f"\nWorkflow benchmark — {meta['outcomes']} ({meta['seeds']} seeds × {meta['runs']} test runs per point; "
+        f"tokens: {meta['tokens']})"
+    )
     header = f"{'workflow':<12} {'saving vs per-call':>19} {'worst ratio':>12} {'cost to match cloud':>20}"
     print(header + "   (goals: ≥0.30/0.10/0.05, ≤1.02, ≤0.25)")
     for name, r in results.items():
         match = r["cost_to_match_all_cloud"]
-        print(f"{name:<12} {r['saving_vs_per_call']:>19.3f} {r['worst_ratio']:>12.3f} "
-              f"{'unreachable' if match is None else f'{match:.3f}':>20}")
+        print(
+            f"{name:<12} {r['saving_vs_per_call']:>19.3f} {r['worst_ratio']:>12.3f} "
+            f"{'unreachable' if match is None else f'{match:.3f}':>20}"
+        )
     for name, r in results.items():
         print(f"\n{name}: cost per run (USD ×1e6) and end-to-end success")
         for label, point in r["points"].items():
@@ -429,7 +486,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--outcomes", type=Path, required=True, help="LLMRouter train.json-format file")
     parser.add_argument("--models", type=Path, required=True, help="LLMRouter models.json-format file")
     parser.add_argument("--seeds", type=int, default=5)
@@ -439,6 +497,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=14, help="λ settings per swept strategy")
     parser.add_argument("--test-fraction", type=float, default=0.5)
     parser.add_argument("--workflows", default="chain,map_reduce,critic_loop")
+    parser.add_argument(
+        "--traces",
+        type=Path,
+        help="write the first seed's runs here for `graphroute replay` "
+        "(traces.sqlite, outcomes.jsonl, pool.toml, figures.json)",
+    )
     args = parser.parse_args(argv)
     workflows = [w.strip() for w in args.workflows.split(",") if w.strip()]
     unknown = [w for w in workflows if w not in STRUCTURES]
@@ -446,27 +510,51 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown workflow(s) {unknown}; choose from {list(STRUCTURES)}")
     started = time.perf_counter()
     bench = Bench(args.outcomes, args.models, workflows)
-    print(f"{len(bench.prompts)} questions, {len(bench.prices)} models ({int(bench.prices.local.sum())} local); "
-          f"embeddings {bench.embed_s:.0f}s; tokens: {bench.token_method}", flush=True)
+    print(
+        f"{len(bench.prompts)} questions, {len(bench.prices)} models ({int(bench.prices.local.sum())} local); "
+        f"embeddings {bench.embed_s:.0f}s; tokens: {bench.token_method}",
+        flush=True,
+    )
     timing = solver_timing(bench)
-    print(f"solver: {timing['nodes']}-node workflow planned for a budget in {timing['median_ms']:.0f} ms wall, "
-          f"{timing['median_cpu_ms']:.0f} ms CPU (median of 5; min {timing['min_ms']:.0f} ms wall)", flush=True)
-    per_seed = [run_seed(bench, seed, args) for seed in range(args.seeds)]
+    print(
+        f"solver: {timing['nodes']}-node workflow planned for a budget in {timing['median_ms']:.0f} ms wall, "
+        f"{timing['median_cpu_ms']:.0f} ms CPU (median of 5; min {timing['min_ms']:.0f} ms wall)",
+        flush=True,
+    )
+    traces = (
+        TraceWriter(args.traces, bench.prompts, bench.tokens, bench.prices, bench.catalogue) if args.traces else None
+    )
+    per_seed = [run_seed(bench, seed, args, traces if seed == 0 else None) for seed in range(args.seeds)]
+    if traces is not None:
+        print(
+            f"traces of seed 0 written to {args.traces} (graphroute replay {args.traces / 'traces.sqlite'} "
+            f"--pool {args.traces / 'pool.toml'} --outcomes {args.traces / 'outcomes.jsonl'} ...)",
+            flush=True,
+        )
     results = {name: summarise(per_seed, name) for name in workflows}
     meta = {
-        "outcomes": str(args.outcomes), "models": str(args.models), "seeds": args.seeds, "runs": args.runs,
-        "points": args.points, "test_fraction": args.test_fraction, "tokens": bench.token_method,
+        "outcomes": str(args.outcomes),
+        "models": str(args.models),
+        "seeds": args.seeds,
+        "runs": args.runs,
+        "points": args.points,
+        "test_fraction": args.test_fraction,
+        "tokens": bench.token_method,
         "output_tokens": OUTPUT_TOKENS,
         "estimator": f"semantic pillar default: {make_estimator().kind} on {bench.encoder_name}",
         "per_seed": {name: seed_figures(per_seed, name) for name in workflows},
-        "models_used": {name: {"all_cloud": per_seed[0][name]["cloud_model"],
-                               "all_local": per_seed[0][name]["local_model"]} for name in workflows},
+        "models_used": {
+            name: {"all_cloud": per_seed[0][name]["cloud_model"], "all_local": per_seed[0][name]["local_model"]}
+            for name in workflows
+        },
         "solver_timing": timing,
         "seconds": time.perf_counter() - started,
     }
     print_table(results, meta)
-    document = {"workflows": {name: {k: v for k, v in r.items() if not k.startswith("_")}
-                              for name, r in results.items()}, "meta": meta}
+    document = {
+        "workflows": {name: {k: v for k, v in r.items() if not k.startswith("_")} for name, r in results.items()},
+        "meta": meta,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(f"\nresults written to {args.json} ({meta['seconds']:.0f}s)")
