@@ -1,4 +1,8 @@
-"""The built-in providers: OpenAI, any OpenAI-compatible URL, Ollama, managed llama.cpp."""
+"""The built-in providers: OpenAI, any OpenAI-compatible URL, Ollama, managed llama.cpp.
+
+OpenAI and OpenAI-compatible entries with ``batch_api = true`` get the Batch API chat model
+(``providers/batch_api.py``) instead of a plain ``ChatOpenAI``.
+"""
 
 from __future__ import annotations
 
@@ -62,11 +66,21 @@ def _chat_openai(spec: ModelSpec, *, base_url: str | None, api_key: str, model: 
     )
 
 
+def _batch_api(spec: ModelSpec) -> BaseChatModel:
+    from graphroute.providers.batch_api import build_batch_api  # imports langchain_openai
+
+    return build_batch_api(spec, api_key=_api_key(spec))
+
+
 def build_openai(spec: ModelSpec) -> BaseChatModel:
+    if spec.batch_api:
+        return _batch_api(spec)
     return _chat_openai(spec, base_url=spec.base_url, api_key=_api_key(spec), model=spec.model)
 
 
 def build_openai_compatible(spec: ModelSpec) -> BaseChatModel:
+    if spec.batch_api:
+        return _batch_api(spec)
     return _chat_openai(spec, base_url=spec.base_url, api_key=_api_key(spec), model=spec.model)
 
 

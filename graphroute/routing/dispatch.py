@@ -133,6 +133,8 @@ class PreparedCall:
     def finish(self, message: BaseMessage | None, error: BaseException | None = None) -> None:
         """Trace the call, then tell the router how it went (``routing/learning.py``)."""
         input_tokens, output_tokens = (0, 0) if self.cache_hit or self.deduped else _usage(message)
+        # an answer from a provider Batch API names its batch (providers/batch_api.py)
+        sent_in_batch = "graphroute_batch_id" in (getattr(message, "response_metadata", None) or {})
         spec = self.session.pool[self.model]
         latency_ms = (time.perf_counter() - self.started) * 1000
         cost_usd = spec.cost(input_tokens, output_tokens)
@@ -159,7 +161,7 @@ class PreparedCall:
                 started_at=self.wall_start,
                 retries=self.attempts.retries,
                 cache_hit=self.cache_hit,
-                batched=self.batched,
+                batched=self.batched or (sent_in_batch and not (self.cache_hit or self.deduped)),
                 deduped=self.deduped,
                 **call_details(self.request, message, error, redact=lambda text: redact(text, self.session)),
             )
