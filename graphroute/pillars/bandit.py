@@ -17,8 +17,8 @@ within a few calls, is probed at growing intervals, and — when a probe succeed
 outage — is judged afresh, so it regains its traffic at once.
 
 State is kept by a ``BanditStore``: SQLite (its own small file, so it survives restarts and
-is shared by processes; ``":memory:"`` for experiments); the interface is four methods,
-small enough for a Redis backend.
+is shared by processes; ``":memory:"`` for experiments) or Redis (``"redis://…"``, shared by
+workers on many machines); the interface is four methods.
 
 Usage::
 
@@ -113,8 +113,8 @@ class ArmState:
 class BanditStore(ABC):
     """Where arm state lives. ``update`` must be atomic: concurrent updates all count.
 
-    A Redis backend would keep a hash per context and run ``update`` in a WATCH/MULTI
-    transaction around ``ArmState.add``.
+    ``graphroute.scaleout.RedisBanditStore`` keeps a hash per context and runs ``update`` as a
+    server-side script (``ArmState.add`` in Lua).
     """
 
     @abstractmethod
@@ -281,8 +281,9 @@ class BanditPillar(Pillar):
     ``cost_weight`` (λ) is reward per USD: with the default 100, a $0.001 call loses 0.1.
     ``latency_weight`` is reward per second (default 0). ``buckets`` splits difficulty [0, 1]
     into equal bins (``easy``/``medium``/``hard`` for 3). ``decay``: discount per step and
-    the error backoff. ``store``: a ``BanditStore``, a SQLite path, ``":memory:"``, or None
-    for ``<data dir>/bandit.sqlite``. ``seed`` makes the draws reproducible.
+    the error backoff. ``store``: a ``BanditStore``, a SQLite path, ``":memory:"``, a
+    ``redis://`` URL (state shared by many workers), or None for ``<data dir>/bandit.sqlite``.
+    ``seed`` makes the draws reproducible.
     """
 
     name = "bandit"
@@ -448,6 +449,10 @@ def _arm_of(arm: Any, pillar: str) -> tuple[str | None, str | None]:
 def _coerce_store(store: BanditStore | Path | str | None) -> BanditStore:
     if isinstance(store, BanditStore):
         return store
+    if isinstance(store, str) and "://" in store:  # shared state for many workers: redis://...
+        from graphroute.scaleout import open_bandit_store
+
+        return open_bandit_store(store)
     if store is None:
         from graphroute.paths import data_dir
 

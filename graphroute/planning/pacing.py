@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,9 +34,69 @@ from graphroute.errors import ConfigError
 LAMBDA_BOUNDS = (1e-6, 1e12)
 
 
+class SpendLedger(ABC):
+    """Where a rolling budget's spend and finished runs are counted; updates must be atomic."""
+
+    @abstractmethod
+    def start(self, now: float) -> float:
+        """The budget period's start: the first caller's ``now``, kept for every later caller."""
+
+    @abstractmethod
+    def spent(self) -> float:
+        """USD spent so far."""
+
+    @abstractmethod
+    def runs(self) -> int:
+        """Runs finished so far."""
+
+    @abstractmethod
+    def charge(self, usd: float) -> float:
+        """Add spend; returns the new total."""
+
+    @abstractmethod
+    def finish_run(self, usd: float) -> tuple[float, int]:
+        """Add a run's not yet charged spend (may be negative) and count the run; returns (spent, runs)."""
+
+
+class LocalLedger(SpendLedger):
+    """Spend counted in this process (the default)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: float | None = None
+        self._spent = 0.0
+        self._runs = 0
+
+    def start(self, now: float) -> float:
+        with self._lock:
+            if self._started is None:
+                self._started = now
+            return self._started
+
+    def spent(self) -> float:
+        return self._spent
+
+    def runs(self) -> int:
+        return self._runs
+
+    def charge(self, usd: float) -> float:
+        with self._lock:
+            self._spent += usd
+            return self._spent
+
+    def finish_run(self, usd: float) -> tuple[float, int]:
+        with self._lock:
+            self._spent += usd
+            self._runs += 1
+            return self._spent, self._runs
+
+
 @dataclass
 class BudgetPacer:
-    """Paces spend against a per-run budget and/or a rolling budget by moving λ."""
+    """Paces spend against a per-run budget and/or a rolling budget by moving λ.
+
+    ``ledger``: where the rolling budget's spend is counted (default: this process).
+    """
 
     lam: float
     run_budget_usd: float | None = None
@@ -47,8 +108,7 @@ class BudgetPacer:
     max_step: float = 4.0
     smoothing: float = 0.3
     clock: Callable[[], float] = time.time
-    spent_usd: float = 0.0
-    finished_runs: int = 0
+    ledger: SpendLedger = field(default_factory=LocalLedger)
     history: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -56,18 +116,26 @@ class BudgetPacer:
             raise ConfigError(f"λ must be positive, got {self.lam}")
         if self.total_usd is not None and self.runs is None and self.period_s is None:
             raise ConfigError("a rolling budget (total_usd) needs a horizon: runs=... or period_s=...")
-        self.started = self.clock()
+        self.started = self.ledger.start(self.clock())
         self._recent: float | None = None
         self._lock = threading.Lock()
         self.history.append(self.lam)
 
+    @property
+    def spent_usd(self) -> float:
+        """What the rolling budget has spent so far (every worker's, with a shared ledger)."""
+        return self.ledger.spent()
+
+    @property
+    def finished_runs(self) -> int:
+        return self.ledger.runs()
+
     # -- hard guard ----------------------------------------------------------------------------
     def allows(self, cost_usd: float, run_spent_usd: float) -> bool:
         """Whether a call costing ``cost_usd`` fits the run's and the rolling budget."""
-        with self._lock:
-            if self.run_budget_usd is not None and run_spent_usd + cost_usd > self.run_budget_usd:
-                return False
-            return self.total_usd is None or self.spent_usd + cost_usd <= self.total_usd
+        if self.run_budget_usd is not None and run_spent_usd + cost_usd > self.run_budget_usd:
+            return False
+        return self.total_usd is None or self.spent_usd + cost_usd <= self.total_usd
 
     def fit(self, costs: np.ndarray, scores: np.ndarray, preferred: int, run_spent_usd: float) -> int:
         """``preferred`` if it fits, else the best-scoring model that fits, else the cheapest (0)."""
@@ -80,20 +148,23 @@ class BudgetPacer:
 
     def charge(self, cost_usd: float) -> None:
         """Count a call's spend as soon as it is made (the guard reads it)."""
-        with self._lock:
-            self.spent_usd += cost_usd
+        self.ledger.charge(cost_usd)
 
     # -- soft control --------------------------------------------------------------------------
     def affordable(self) -> float | None:
         """What the next run may spend to stay on track (``None``: no target known)."""
+        spent, finished = self.spent_usd, self.finished_runs
+        return self._affordable(spent, finished)
+
+    def _affordable(self, spent: float, finished: int) -> float | None:
         candidates = []
         if self.total_usd is not None:
-            left = self.total_usd - self.spent_usd
+            left = self.total_usd - spent
             if self.runs is not None:
-                candidates.append(left / max(self.runs - self.finished_runs, 1))
+                candidates.append(left / max(self.runs - finished, 1))
             else:
                 elapsed = max(self.clock() - self.started, 1e-9)
-                rate = self.finished_runs / elapsed  # runs per second so far
+                rate = finished / elapsed  # runs per second so far
                 remaining = max(self.period_s - elapsed, 0.0) * rate  # type: ignore[operator]
                 candidates.append(left / max(remaining, 1.0))
         if self.run_budget_usd is not None:
@@ -108,12 +179,11 @@ class BudgetPacer:
         ``charged_usd`` is what was already counted for the run through ``charge`` (estimates
         made before each call): the difference to the real cost is booked now.
         """
+        spent, finished = self.ledger.finish_run(cost_usd - charged_usd)
         with self._lock:
-            self.spent_usd += cost_usd - charged_usd
-            self.finished_runs += 1
             previous = self._recent
             self._recent = cost_usd if previous is None else (1 - self.smoothing) * previous + self.smoothing * cost_usd
-        target = self.affordable()
+        target = self._affordable(spent, finished)
         if target is not None:
             recent = self._recent or 0.0
             if target <= 0:

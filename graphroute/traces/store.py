@@ -4,6 +4,11 @@ Why SQLite: one file a user can open with any SQL tool, safe under concurrent wr
 LangGraph's worker threads, and durable call by call, so a run that fails halfway keeps every
 row written before the failure. WAL lets readers (reports, replay) work while a run writes.
 Schema changes are numbered migrations tracked in ``PRAGMA user_version``.
+
+Many workers on many machines use ``graphroute.scaleout.PostgresTraceStore`` instead: the same
+schema (these migrations, translated) and the same query API. The SQL here is written once
+with ``?`` placeholders; a dialect changes only how rows are fetched and written
+(``_fetch``/``_write``) and how an insert skips rows already held (``_INSERT_IGNORE``).
 """
 
 from __future__ import annotations
@@ -128,7 +133,7 @@ def default_trace_path() -> Path:
 
 
 class TraceStore:
-    """Thread- and process-safe writer and typed reader of the trace database.
+    """Thread- and process-safe writer and typed reader of the trace database (SQLite).
 
     Usage::
 
@@ -137,8 +142,10 @@ class TraceStore:
             print(call.node, call.model, call.cost_usd)
     """
 
+    _INSERT_IGNORE = "INSERT OR IGNORE INTO {table}({columns}) VALUES ({marks})"
+
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path else default_trace_path()
+        self.path: Path = Path(path) if path else default_trace_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -183,8 +190,13 @@ class TraceStore:
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
+    def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query as dicts (the dialect seam for reading)."""
+        return [dict(row) for row in self._conn.execute(sql, args).fetchall()]
+
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Any]:
+        """One write transaction; yields an object whose ``execute(sql, args)`` returns a cursor."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -244,7 +256,7 @@ class TraceStore:
                 table, row = _row_of(record)
                 columns, values = _columns(row)
                 marks = ", ".join("?" * len(values))
-                cursor = conn.execute(f"INSERT OR IGNORE INTO {table}({columns}) VALUES ({marks})", values)
+                cursor = conn.execute(self._INSERT_IGNORE.format(table=table, columns=columns, marks=marks), values)
                 added[table] += cursor.rowcount
                 if table == "runs" and cursor.rowcount == 0 and row["ended_at"] is not None:
                     conn.execute(
@@ -277,13 +289,13 @@ class TraceStore:
         if graph is not None:
             where += " AND run_id IN (SELECT run_id FROM runs WHERE graph = ?)"
             args.append(graph)
-        rows = self._conn.execute(f"SELECT * FROM calls WHERE {where} ORDER BY id", args).fetchall()
+        rows = self._fetch(f"SELECT * FROM calls WHERE {where} ORDER BY id", args)
         return [_call_from_row(row) for row in rows]
 
     def node_runs(self, run_id: str | None = None, node: str | None = None) -> list[NodeRunRecord]:
         """Node executions in the order they finished."""
         where, args = _where(run_id=run_id, node=node)
-        rows = self._conn.execute(f"SELECT * FROM node_runs WHERE {where} ORDER BY id", args).fetchall()
+        rows = self._fetch(f"SELECT * FROM node_runs WHERE {where} ORDER BY id", args)
         records = []
         for row in rows:
             data = dict(row)
@@ -297,12 +309,12 @@ class TraceStore:
     ) -> list[RunRecord]:
         """Runs in the order they started."""
         where, args = _where(graph=graph, since=since, until=until)
-        rows = self._conn.execute(f"SELECT * FROM runs WHERE {where} ORDER BY started_at", args).fetchall()
+        rows = self._fetch(f"SELECT * FROM runs WHERE {where} ORDER BY started_at", args)
         return [_run_from_row(row) for row in rows]
 
     def run(self, run_id: str) -> RunRecord | None:
-        row = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return _run_from_row(row) if row else None
+        rows = self._fetch("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return _run_from_row(rows[0]) if rows else None
 
     def feedback(
         self,
@@ -314,7 +326,7 @@ class TraceStore:
     ) -> list[FeedbackRecord]:
         """Feedback and known outcomes in the order they were given."""
         where, args = _where(run_id=run_id, node=node, source=source, call_id=call_id)
-        rows = self._conn.execute(f"SELECT * FROM feedback WHERE {where} ORDER BY id", args).fetchall()
+        rows = self._fetch(f"SELECT * FROM feedback WHERE {where} ORDER BY id", args)
         records = []
         for row in rows:
             data = dict(row)
@@ -325,7 +337,7 @@ class TraceStore:
     def count(self, table: Literal["runs", "calls", "node_runs", "feedback"]) -> int:
         if table not in _TABLES:
             raise ValueError(f"unknown table {table!r}")
-        return int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        return int(next(iter(self._fetch(f"SELECT COUNT(*) AS n FROM {table}")[0].values())))
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file: ``"ok"`` or a description of the damage."""
@@ -391,7 +403,7 @@ def _row_of(record: RunRecord | CallRecord | NodeRunRecord | FeedbackRecord) -> 
     return "feedback", row
 
 
-def _call_from_row(row: sqlite3.Row) -> CallRecord:
+def _call_from_row(row: dict[str, Any]) -> CallRecord:
     data = dict(row)
     data.pop("id")
     data["signals"] = json.loads(data["signals"])
@@ -401,7 +413,7 @@ def _call_from_row(row: sqlite3.Row) -> CallRecord:
     return CallRecord(**data)
 
 
-def _run_from_row(row: sqlite3.Row) -> RunRecord:
+def _run_from_row(row: dict[str, Any]) -> RunRecord:
     data = dict(row)
     data["metadata"] = json.loads(data["metadata"])
     return RunRecord(**data)
