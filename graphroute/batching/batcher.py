@@ -18,7 +18,8 @@ batcher sits where a routed call is about to be sent (after routing, before the 
    the server's queue, where its HTTP timeout would keep running.
 
 Provider batch APIs (OpenAI's asynchronous Batch endpoint, hours of latency for half the price)
-are not used: they suit offline jobs, not a graph waiting on an answer.
+are not used here: they suit offline jobs, and are opted into per pool model (``batch_api = true``,
+``providers/batch_api.py``), below this batcher.
 
 Only deterministic requests are deduplicated unless ``dedupe_nondeterministic`` is set: two
 identical requests at temperature 0.8 are meant to give two different samples.

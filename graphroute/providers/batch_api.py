@@ -65,13 +65,26 @@ TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 class BatchExpiredError(ProviderError):
     """A batch did not finish in time (``batch_timeout_s``, or the provider's completion window)."""
 
-    def __init__(self, model: str, batch_id: str, why: str) -> None:
+    def __init__(self, model: str, batch_id: str, why: str, *, hint: str = "") -> None:
         super().__init__(
-            f"model {model!r}: batch {batch_id} {why}; its calls got no answer. Raise batch_timeout_s "
-            "in the pool file, or give the model a fallback for work that cannot wait.",
+            f"model {model!r}: batch {batch_id} {why}, so this call got no answer. {hint}"
+            "Give the model a fallback in the pool file for work that cannot wait.",
             model=model,
         )
         self.batch_id = batch_id
+
+    @classmethod
+    def timed_out(cls, model: str, batch_id: str, status: str, timeout_s: float) -> BatchExpiredError:
+        return cls(
+            model,
+            batch_id,
+            f"was still {status!r} after batch_timeout_s={timeout_s:g} and was cancelled",
+            hint="Raise batch_timeout_s if the provider may take longer. ",
+        )
+
+    @classmethod
+    def expired(cls, model: str, batch_id: str) -> BatchExpiredError:
+        return cls(model, batch_id, "expired at the provider (its completion window ended) before this call ran")
 
 
 class BatchRequestError(ProviderError):
@@ -213,11 +226,7 @@ class BatchCollector:
                 return batch
             if time.monotonic() >= deadline:
                 self._cancel(batch_id)
-                raise BatchExpiredError(
-                    self.spec.name,
-                    batch_id,
-                    f"was still {batch.status!r} after batch_timeout_s={self.spec.batch_timeout_s:g}",
-                )
+                raise BatchExpiredError.timed_out(self.spec.name, batch_id, batch.status, self.spec.batch_timeout_s)
             time.sleep(min(self.spec.batch_poll_s, max(0.0, deadline - time.monotonic())))
 
     def _cancel(self, batch_id: str) -> None:
@@ -252,9 +261,7 @@ class BatchCollector:
         model = self.spec.name
         if line is None:
             if batch.status == "expired":
-                error: Exception = BatchExpiredError(
-                    model, batch_id, "expired at the provider before reaching this call"
-                )
+                error: Exception = BatchExpiredError.expired(model, batch_id)
             else:
                 error = ProviderError(f"model {model!r}: batch {batch_id} returned no line for this call", model=model)
             call.resolve(error=error)
@@ -264,9 +271,7 @@ class BatchCollector:
         problem = line.get("error") or (response.get("body") or {}).get("error")
         if problem or status != 200:
             if isinstance(problem, Mapping) and problem.get("code") == "batch_expired":
-                call.resolve(
-                    error=BatchExpiredError(model, batch_id, "expired at the provider before reaching this call")
-                )
+                call.resolve(error=BatchExpiredError.expired(model, batch_id))
                 return
             message = problem.get("message", problem) if isinstance(problem, Mapping) else (problem or "no answer")
             call.resolve(error=BatchRequestError(model, batch_id, status, self._redact(str(message))))
