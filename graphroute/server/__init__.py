@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from graphroute.errors import MissingExtraError
 from graphroute.providers.pool import ModelPool
+from graphroute.routing.base import Router
 from graphroute.traces.store import TraceStore
 
 if TYPE_CHECKING:
@@ -40,12 +41,15 @@ def create_app(
     traces: TraceStore | Path | str | bool | None = None,
     token: str | None = None,
     warm: bool = False,
+    router: Router | None = None,
 ) -> FastAPI:
     """The server app for ``pool`` (a pool, a TOML path, or None for the embedded local model).
 
     ``traces``: a store or SQLite path; None: ``<data dir>/traces.sqlite``; False: none.
     ``token``: when set, ``/v1`` requests need ``Authorization: Bearer <token>``.
     ``warm``: start local model servers at start-up rather than on the first request.
+    ``router``: what ``router-default`` routes with (e.g. a ``CascadeRouter`` with the rules
+    pillar's privacy rules and a bandit); default: the pool's ``[routing]`` default and pins.
     """
     require_server_extra()
     from graphroute.server.app import build_app
@@ -56,4 +60,4 @@ def create_app(
         store = traces
     else:
         store = TraceStore(None if traces in (None, True) else Path(str(traces)))
-    return build_app(ModelPool.coerce(pool), store=store, token=token, warm=warm)
+    return build_app(ModelPool.coerce(pool), store=store, token=token, warm=warm, router=router)

@@ -36,6 +36,7 @@ from graphroute.errors import (
     RoutingError,
 )
 from graphroute.providers.pool import ModelPool
+from graphroute.routing.base import Router
 from graphroute.routing.static import StaticRouter
 from graphroute.server import policies, wire
 from graphroute.traces.store import TraceStore
@@ -53,9 +54,10 @@ class ModelNotFoundError(ConfigError):
 class ServerState:
     """The pool, the trace store and one ``RoutedChatModel`` per model name asked for."""
 
-    def __init__(self, pool: ModelPool, store: TraceStore | None) -> None:
+    def __init__(self, pool: ModelPool, store: TraceStore | None, default_router: Router | None = None) -> None:
         self.pool = pool
         self.store = store
+        self.default_router = default_router
         self.models: dict[str, RoutedChatModel] = {}
         self._lock = threading.Lock()
 
@@ -76,7 +78,8 @@ class ServerState:
         except ConfigError as error:
             raise ModelNotFoundError(str(error)) from None
         if policy is not None:
-            router = policies.router_for(policy, self.pool)
+            custom = self.default_router if policy.kind == "default" else None
+            router = custom or policies.router_for(policy, self.pool)
             return RoutedChatModel(router=router, requested_model=policy.name, **common)
         if name not in self.pool:
             raise ModelNotFoundError(
@@ -137,10 +140,15 @@ def _classify(error: BaseException) -> tuple[int, str, str | None]:
 
 
 def build_app(
-    pool: ModelPool, *, store: TraceStore | None = None, token: str | None = None, warm: bool = False
+    pool: ModelPool,
+    *,
+    store: TraceStore | None = None,
+    token: str | None = None,
+    warm: bool = False,
+    router: Router | None = None,
 ) -> FastAPI:
-    """The app for ``pool``; with ``token``, every ``/v1`` request must bear it."""
-    state = ServerState(pool, store)
+    """The app for ``pool``; with ``token``, every ``/v1`` request must bear it; ``router`` serves router-default."""
+    state = ServerState(pool, store, router)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
