@@ -1,6 +1,7 @@
 """RouteLLM's metrics (APGR, CPT 20/50/80 %) for graphroute's semantic router on GSM8K and MMLU.
 
 One command:  .venv/bin/python benchmarks/routellm_eval.py --json OUT
+Encoders side by side:  ... --encoder static minilm  (default: the library's default encoder)
 
 Data: RouteLLM's per-question outcomes (lm-sys/RouteLLM, Apache-2.0, commit 0b64fdaf,
 ``routellm/evals/``) in ``../shared/data/routellm``, decontaminated the way RouteLLM's own
@@ -15,8 +16,10 @@ their figures: it measures what graphroute does when it has labelled data from t
 distribution. Baselines in the same run: random scores (mean of 10 seeds), prompt length,
 and the per-question oracle.
 
-Embeddings are cached on disk (``$GRAPHROUTE_HOME/embeddings``); the first run embeds ~15k
-prompts (minutes on two cores), later runs take seconds for that step.
+Every router configuration runs on each ``--encoder`` given, on the same folds. MiniLM
+embeddings are cached on disk (``$GRAPHROUTE_HOME/embeddings``): the first run embeds ~15k
+prompts (up to an hour on two loaded cores), later runs take seconds for that step. The static
+encoder needs no cache (seconds for all prompts; distilled once on first use, 1–3 minutes).
 """
 
 from __future__ import annotations
@@ -34,11 +37,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a sourc
 
 from graphroute.evaluation.data import OutcomeTable, load_routellm_csv
 from graphroute.evaluation.metrics import group_folds, oracle_curve, random_summary, routing_curve
-from graphroute.evaluation.training import DEFAULT_ROUTER, find_training_data, make_estimator, reference_tiers
+from graphroute.evaluation.training import (
+    DEFAULT_ENCODER,
+    DEFAULT_ROUTER,
+    find_training_data,
+    make_estimator,
+    reference_tiers,
+)
 from graphroute.pillars.encoders import (
+    ENCODER_ALIASES,
     SHAPE_DIM,
     SHAPE_WEIGHT,
-    default_encoder,
+    encoder_for,
+    encoder_name,
     normalise,
     shape_features,
 )
@@ -117,41 +128,77 @@ def print_table(name: str, table: OutcomeTable, results: dict[str, dict[str, flo
         )
 
 
+def short(name: str) -> str:
+    """``static`` / ``minilm`` for the shipped encoders, else the full name."""
+    return next((alias for alias, full in ENCODER_ALIASES.items() if full == name), name)
+
+
+def print_comparison(output: dict[str, dict[str, dict[str, dict[str, float]]]]) -> None:
+    """The default configuration's figures per encoder, side by side, with the change vs the first."""
+    encoders = list(output)
+    print(f"\nencoders side by side (graphroute configuration; Δ vs {short(encoders[0])}):")
+    for bench in output[encoders[0]]:
+        first = output[encoders[0]][bench]["graphroute"]
+        for name in encoders:
+            figures = output[name][bench]["graphroute"]
+            delta = figures["apgr"] - first["apgr"]
+            print(
+                f"  {bench:<6} {short(name):<8} APGR {figures['apgr']:.3f} ({delta:+.3f})  "
+                f"CPT50 {figures['cpt50']:5.1f} %  ({figures['embed_seconds']:.1f} s to embed)"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--data", type=Path, help="shared/data directory (default: found next to the project)")
     parser.add_argument("--seed", type=int, default=0, help="fold assignment seed")
     parser.add_argument("--benchmarks", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
+    parser.add_argument(
+        "--encoder",
+        nargs="+",
+        default=[short(DEFAULT_ENCODER)],
+        help=f"sentence encoder(s) to compare: {', '.join(ENCODER_ALIASES)} or a full name "
+        f"(default: the library default, {short(DEFAULT_ENCODER)})",
+    )
     args = parser.parse_args(argv)
     data = args.data or find_training_data()
     if data is None or not (data / "routellm").is_dir():
         print("error: RouteLLM data not found; pass --data /path/to/shared/data", file=sys.stderr)
         return 1
     print(f"graphroute routing quality on RouteLLM's benchmarks — {LABEL}\nsource: {SOURCE}")
-    encoder = default_encoder()
-    output: dict[str, dict[str, dict[str, float]]] = {}
-    for name in args.benchmarks:
-        table = load_routellm_csv(data / "routellm" / name)
-        started = time.perf_counter()
-        base = encoder.encode(table.prompts)
-        elapsed = time.perf_counter() - started
-        print(f"{name}: embedded {len(table)} prompts in {elapsed:.1f}s (cached after the first run)")
-        results = evaluate(table, base, seed=args.seed)
-        print_table(name, table, results)
-        output[name] = results
-    goal = {n: output[n]["graphroute"]["cpt50"] <= 30 and output[n]["graphroute"]["apgr"] >= 0.65 for n in output}
+    names = [encoder_name(name) for name in args.encoder]
+    tables = {name: load_routellm_csv(data / "routellm" / name) for name in args.benchmarks}
+    output: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for name in names:
+        encoder = encoder_for(name)
+        output[name] = {}
+        for bench, table in tables.items():
+            started = time.perf_counter()
+            base = encoder.encode(table.prompts)
+            elapsed = time.perf_counter() - started
+            print(f"\n[{short(name)}] {bench}: embedded {len(table)} prompts with {name} in {elapsed:.1f}s")
+            results = evaluate(table, base, seed=args.seed)
+            results["graphroute"]["embed_seconds"] = elapsed
+            print_table(f"{bench} [{short(name)}]", table, results)
+            output[name][bench] = results
+    if len(names) > 1:
+        print_comparison(output)
+    for name in names:
+        figures = {n: output[name][n]["graphroute"] for n in output[name]}
+        goal = {n: f["cpt50"] <= 30 and f["apgr"] >= 0.65 for n, f in figures.items()}
+        print(
+            f"goal CPT50 ≤ 30 % and APGR ≥ 0.65 ({LABEL}) with {short(name)}: "
+            + ", ".join(f"{n} {'met' if ok else 'NOT met'}" for n, ok in goal.items())
+        )
     print(
-        f"\ngoal CPT50 ≤ 30 % and APGR ≥ 0.65 ({LABEL}): "
-        + ", ".join(f"{n} {'met' if ok else 'NOT met'}" for n, ok in goal.items())
-    )
-    print(
-        f"graphroute = {DEFAULT_ROUTER[0]}{' + shape features' if DEFAULT_ROUTER[1] else ''} on MiniLM "
-        f"(SHAPE_DIM={SHAPE_DIM}); CPT in % of calls to the strong model"
+        f"graphroute = {DEFAULT_ROUTER[0]}{' + shape features' if DEFAULT_ROUTER[1] else ''} on each encoder "
+        f"(SHAPE_DIM={SHAPE_DIM}); library default encoder: {DEFAULT_ENCODER}; CPT in % of calls to the strong model"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
+        document = {**output[names[0]], "encoder": names[0], "by_encoder": output}
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         print(f"figures written to {args.json}")
     return 0
 

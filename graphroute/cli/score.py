@@ -38,11 +38,10 @@ def read_prompts(handle: TextIO, source: str) -> Iterator[str]:
 
 def score_file(router_spec: str, source: TextIO, sink: TextIO, source_name: str) -> int:
     """Score every prompt of ``source`` into ``sink``; returns how many."""
-    from graphroute.pillars.encoders import encoder_for
     from graphroute.pillars.semantic import resolve_router
 
     router = resolve_router(router_spec)
-    encoder = encoder_for(router.encoder_name)
+    encoder = router.encoder()  # the one it was trained with, checked against its probe vectors
     count = 0
     batch: list[str] = []
 

@@ -1,17 +1,23 @@
-"""Sentence encoders for the semantic pillar: a small protocol, MiniLM, and a disk cache.
+"""Sentence encoders for the semantic pillar: a small protocol, MiniLM, a static encoder, a disk cache.
 
 The encoder is pluggable because the right trade-off between latency and quality depends on
-the deployment: MiniLM (384-d, sentence-transformers) is the default; anything with ``name``,
-``dim`` and ``encode`` works. Vectors are always L2-normalised float32, so a dot product is a
-cosine similarity and estimators never have to renormalise.
+the deployment. Two ship, each named by what a saved router records:
 
-torch and sentence-transformers are imported only when a MiniLM encoder first encodes, so the
-package imports without the ``semantic`` extra; without it, encoding raises
+- ``all-MiniLM-L6-v2`` (384-d, sentence-transformers): a transformer per prompt, 10–140 ms on
+  a loaded CPU; behind an embedding cache, since re-embedding is the expensive part.
+- ``all-MiniLM-L6-v2-static256`` (``StaticEncoder``): the same MiniLM distilled locally into a
+  table of token vectors, ~0.2 ms a prompt and no cache (a disk lookup costs more than that).
+
+Anything with ``name``, ``dim`` and ``encode`` works. Vectors are always L2-normalised float32,
+so a dot product is a cosine similarity and estimators never have to renormalise.
+
+torch, sentence-transformers and model2vec are imported only when an encoder first encodes, so
+the package imports without the ``semantic`` extra; without it, encoding raises
 ``MissingExtraError`` naming the pip line.
 
 Usage::
 
-    encoder = CachedEncoder(MiniLMEncoder(), data_dir() / "embeddings")
+    encoder = encoder_for("static")          # or "minilm", or any name a router.json holds
     vectors = encoder.encode(["What is 2 + 2?", "Prove Fermat's last theorem."])
 """
 
@@ -32,6 +38,7 @@ from graphroute.errors import MissingExtraError
 from graphroute.paths import data_dir
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+STATIC_NAME = "all-MiniLM-L6-v2-static256"  # see static_encoder.py
 SMALL_BATCH = 16
 
 
@@ -211,6 +218,7 @@ class ShapeEncoder:
 
 
 _MINILM: MiniLMEncoder | None = None
+_STATIC: Any = None
 _CACHED: dict[Path, CachedEncoder] = {}
 _DEFAULT_LOCK = threading.Lock()
 
@@ -227,12 +235,61 @@ def default_encoder() -> Encoder:
         return _CACHED[path]
 
 
+def static_encoder() -> Encoder:
+    """The static (distilled MiniLM) encoder, one per process, uncached: encoding is cheaper than a lookup."""
+    global _STATIC
+    from graphroute.pillars.static_encoder import StaticEncoder
+
+    with _DEFAULT_LOCK:
+        if _STATIC is None:
+            _STATIC = StaticEncoder()
+        return _STATIC
+
+
+# Short names for command lines; routers always record the full name.
+ENCODER_ALIASES = {"minilm": MINILM_NAME, "static": STATIC_NAME}
+
+
+def encoder_name(name: str) -> str:
+    """The full encoder name for a name or alias (``minilm``, ``static``, ``…+shape``)."""
+    base, shape = (name.removesuffix("+shape"), "+shape") if name.endswith("+shape") else (name, "")
+    return ENCODER_ALIASES.get(base, base) + shape
+
+
 def encoder_for(name: str) -> Encoder:
-    """The encoder a saved router names: MiniLM (cached), optionally ``+shape``."""
-    if name == MINILM_NAME:
-        return default_encoder()
+    """The encoder a saved router names (or an alias): MiniLM (cached) or static, optionally ``+shape``."""
+    name = encoder_name(name)
     if name.endswith("+shape"):
         return ShapeEncoder(encoder_for(name.removesuffix("+shape")))
+    if name == MINILM_NAME:
+        return default_encoder()
+    if name == STATIC_NAME:
+        return static_encoder()
     from graphroute.errors import ConfigError
 
-    raise ConfigError(f"unknown encoder {name!r}; graphroute ships {MINILM_NAME!r} and {MINILM_NAME + '+shape'!r}")
+    known = ", ".join(f"{full!r} ({alias})" for alias, full in ENCODER_ALIASES.items())
+    raise ConfigError(f"unknown encoder {name!r}; graphroute ships {known}, each optionally with '+shape'")
+
+
+# Fixed sentences whose vectors a router saves: if the encoder of the same name later gives
+# other vectors (re-distilled by another model2vec, an upgraded model), routing would silently
+# use features the estimator never saw. Comparing them costs one encode of three sentences.
+PROBE_TEXTS = (
+    "What is the capital of France?",
+    "A train travels 120 km in 1.5 hours; what is its average speed in km/h?",
+    "Write a short poem about the sea at night.",
+)
+PROBE_MIN_COSINE = 0.99
+
+
+def probe_vectors(encoder: Encoder) -> np.ndarray:
+    """The encoder's vectors for ``PROBE_TEXTS``, saved with a router."""
+    return encoder.encode(list(PROBE_TEXTS))
+
+
+def probe_agreement(encoder: Encoder, saved: np.ndarray) -> float:
+    """Lowest cosine between the encoder's probe vectors and ``saved`` (−1 when shapes differ)."""
+    fresh = probe_vectors(encoder)
+    if fresh.shape != saved.shape:
+        return -1.0
+    return float(np.min(np.sum(fresh * normalise(saved), axis=1)))

@@ -40,7 +40,7 @@ import numpy as np
 
 from graphroute.errors import ConfigError
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
-from graphroute.pillars.encoders import Encoder, encoder_for, normalise
+from graphroute.pillars.encoders import PROBE_MIN_COSINE, Encoder, encoder_for, normalise, probe_agreement
 
 ESTIMATOR_FILE = "estimator.json"
 ESTIMATOR_ARRAYS = "estimator.npz"
@@ -247,6 +247,7 @@ def load_estimator(directory: Path | str) -> SuccessEstimator:
 ROUTER_FORMAT = 1
 ROUTER_FILE = "router.json"
 EXEMPLARS_FILE = "exemplars.npy"
+PROBE_FILE = "encoder_probe.npy"
 # Cosine similarity of the nearest exemplar mapped to coverage 0 … 1 (MiniLM: unrelated
 # sentences score ~0.1–0.2, paraphrases ~0.6 and above).
 COVERAGE_LOW, COVERAGE_HIGH = 0.2, 0.5
@@ -254,7 +255,12 @@ COVERAGE_SAMPLE = 4096
 
 
 class SemanticRouter:
-    """A fitted estimator plus what is needed to use it: encoder name, weak tier, exemplars."""
+    """A fitted estimator plus what is needed to use it: encoder name, weak tier, exemplars.
+
+    ``probe`` holds the training encoder's vectors for ``encoders.PROBE_TEXTS``: a router only
+    accepts an encoder that has the same name *and* still gives those vectors (``check_encoder``),
+    so features from another encoder are never silently mixed with the trained ones.
+    """
 
     def __init__(
         self,
@@ -265,6 +271,7 @@ class SemanticRouter:
         strong: Sequence[str] = (),
         exemplars: np.ndarray | None = None,
         metadata: dict[str, Any] | None = None,
+        probe: np.ndarray | None = None,
     ) -> None:
         unknown = [m for m in [*weak, *strong] if m not in estimator.models]
         if unknown:
@@ -285,12 +292,38 @@ class SemanticRouter:
             chosen = np.random.default_rng(0).choice(len(self.exemplars), COVERAGE_SAMPLE, replace=False)
             self._landmarks = np.ascontiguousarray(self.exemplars[np.sort(chosen)])
         self.metadata = dict(metadata or {})
+        self.probe = None if probe is None else np.asarray(probe, dtype=np.float32)
+        self._checked: list[Encoder] = []  # encoders already accepted (by identity)
         self._weak_cols = [estimator.models.index(m) for m in self.weak]
         self._strong_cols = [estimator.models.index(m) for m in self.strong]
 
     @property
     def models(self) -> list[str]:
         return self.estimator.models
+
+    def encoder(self) -> Encoder:
+        """The encoder this router was trained with, checked against its saved probe vectors."""
+        return self.check_encoder(encoder_for(self.encoder_name))
+
+    def check_encoder(self, encoder: Encoder) -> Encoder:
+        """``encoder`` if it is the one this router was trained with, else a ``ConfigError``."""
+        if any(known is encoder for known in self._checked):
+            return encoder
+        if encoder.name != self.encoder_name:
+            raise ConfigError(
+                f"the router was trained with encoder {self.encoder_name!r} but {encoder.name!r} was given; "
+                "pass the matching encoder or retrain the router with this one"
+            )
+        if self.probe is not None:
+            agreement = probe_agreement(encoder, self.probe)
+            if agreement < PROBE_MIN_COSINE:
+                raise ConfigError(
+                    f"encoder {encoder.name!r} no longer gives the vectors this router was trained on "
+                    f"(probe cosine {agreement:.3f} < {PROBE_MIN_COSINE}): the model was rebuilt or upgraded "
+                    "since; retrain the router (`graphroute train ...`) with the encoder as it is now"
+                )
+        self._checked.append(encoder)
+        return encoder
 
     def estimates(self, embeddings: np.ndarray) -> np.ndarray:
         """Per-model success probabilities ``[k, m]``."""
@@ -328,6 +361,8 @@ class SemanticRouter:
         self.estimator.save(directory)
         if self.exemplars is not None:
             np.save(directory / EXEMPLARS_FILE, self.exemplars.astype(np.float16))
+        if self.probe is not None:
+            np.save(directory / PROBE_FILE, self.probe)
         document = {
             "format": ROUTER_FORMAT,
             "encoder": self.encoder_name,
@@ -356,6 +391,7 @@ class SemanticRouter:
             raise ConfigError(f"router format {document.get('format')!r} is not {ROUTER_FORMAT}; retrain it", path=path)
         exemplars_path = directory / EXEMPLARS_FILE
         exemplars = np.load(exemplars_path).astype(np.float32) if exemplars_path.exists() else None
+        probe_path = directory / PROBE_FILE
         known = {"format", "encoder", "estimator", "models", "weak", "strong", "score", "difficulty"}
         return cls(
             load_estimator(directory),
@@ -364,6 +400,7 @@ class SemanticRouter:
             strong=document.get("strong", []),
             exemplars=exemplars,
             metadata={k: v for k, v in document.items() if k not in known},
+            probe=np.load(probe_path) if probe_path.exists() else None,
         )
 
 
@@ -396,14 +433,10 @@ class SemanticPillar(Pillar):
 
     @property
     def encoder(self) -> Encoder:
+        """The given encoder or the router's own, refused unless it is the one the router was trained with."""
         if self._encoder is None:
-            self._encoder = encoder_for(self.router.encoder_name)
-        if self._encoder.name != self.router.encoder_name:
-            raise ConfigError(
-                f"the router was trained with encoder {self.router.encoder_name!r} but "
-                f"{self._encoder.name!r} was given; pass the matching encoder or retrain the router"
-            )
-        return self._encoder
+            self._encoder = self.router.encoder()
+        return self.router.check_encoder(self._encoder)
 
     def estimates(self, text: str) -> dict[str, float]:
         """Estimated success probability per model the router knows."""

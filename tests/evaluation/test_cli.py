@@ -1,4 +1,4 @@
-"""`graphroute train` and `graphroute score` end to end, with real MiniLM embeddings."""
+"""`graphroute train` and `graphroute score` end to end, with real embeddings (the default static encoder, MiniLM)."""
 
 from __future__ import annotations
 
@@ -88,3 +88,26 @@ def test_default_router_without_data_says_how_to_get_one(monkeypatch: pytest.Mon
     )
     assert result.exit_code == 1
     assert DATA_ENV in result.output
+
+
+def test_a_default_router_trained_with_another_encoder_is_retrained(
+    routellm_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from graphroute.evaluation.data import load_outcomes
+    from graphroute.evaluation.training import default_router, train_router, training_encoder
+
+    monkeypatch.setenv(DATA_ENV, str(routellm_dir.parent))
+    old = train_router(load_outcomes([routellm_dir]), encoder=training_encoder(base="minilm"))
+    old.save(default_router_dir())  # as left by a version whose default encoder was MiniLM
+    assert old.encoder_name == "all-MiniLM-L6-v2+shape"
+
+    router = default_router()
+    assert router.encoder_name == training_encoder().name == "all-MiniLM-L6-v2-static256+shape"
+    saved = json.loads((default_router_dir() / "router.json").read_text(encoding="utf-8"))
+    assert saved["encoder"] == router.encoder_name  # re-embedded on disk too, not only in memory
+    prompts = write_prompts(tmp_path / "p.jsonl", UNSEEN)
+    scored = runner.invoke(
+        app, ["score", "--router", "default", "--input", str(prompts), "--output", str(tmp_path / "s")]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert len(read_scores(tmp_path / "s")) == len(UNSEEN)
