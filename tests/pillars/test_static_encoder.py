@@ -131,3 +131,11 @@ def test_a_router_refuses_an_encoder_rebuilt_under_the_same_name(table: OutcomeT
     with pytest.raises(ConfigError, match=r"no longer gives the vectors this router was trained on.*retrain"):
         SemanticPillar(router, encoder=ShapeEncoder(impostor)).score(ask("hi"))
     assert SemanticPillar(router).score(ask("hi")).pillar == "semantic"  # the real one still passes
+
+
+def test_coverage_tells_a_known_kind_of_prompt_from_an_unseen_kind(table: OutcomeTable) -> None:
+    router = train_router(table, encoder=training_encoder(base="static"))
+    encoder = router.encoder()
+    near, far = router.coverage(encoder.encode([EASY[0], "Write a limerick about a robot who learns to paint."]))
+    assert near == 1.0  # an exemplar itself
+    assert far < 0.5  # nothing like it in training: the cascade should not trust the estimate
