@@ -27,6 +27,7 @@ from graphroute.routing.base import Router
 from graphroute.routing.intercept import intercepting
 from graphroute.routing.session import RoutingSession, active_session
 from graphroute.routing.static import StaticRouter
+from graphroute.scaleout.factory import open_trace_store
 from graphroute.traces.node_events import NodeRunRecorder
 from graphroute.traces.store import CallRecord, TraceStore
 
@@ -173,9 +174,11 @@ def optimize(
 
     ``pool``: a ``ModelPool``, a pool TOML path, or None for the embedded local default.
     ``routes``: node → model pins, added to (and overriding) the pool file's ``[routing.nodes]``.
-    ``traces``: a ``TraceStore`` or a SQLite path; default ``<data dir>/traces.sqlite``.
-    ``cache``: ``True``, a directory or a ``graphroute.cache.CacheConfig`` — node state and
-    deterministic model answers are reused across runs and processes (default off).
+    ``traces``: a ``TraceStore``, a SQLite path or a ``postgresql://`` URL (one database for many
+    workers); default ``<data dir>/traces.sqlite``.
+    ``cache``: ``True``, a directory, a ``redis://`` URL (shared by workers) or a
+    ``graphroute.cache.CacheConfig`` — node state and deterministic model answers are reused
+    across runs and processes (default off).
     ``batching``: ``True`` or a ``graphroute.batching.BatchConfig`` — concurrent calls to one model
     are grouped and identical ones sent once (default off).
     ``budget_usd`` (per run) or ``cloud_share`` (0–1): plan the whole run under that budget
@@ -185,7 +188,7 @@ def optimize(
     _check_budget(budget_usd, cloud_share, router, routes)
     app = compiled_app(graph, **compile_kwargs)
     model_pool = ModelPool.coerce(pool)
-    store = traces if isinstance(traces, TraceStore) else TraceStore(traces)
+    store = open_trace_store(traces)  # a TraceStore, a SQLite path, or postgresql:// for many workers
     if router is None and (budget_usd is not None or cloud_share is not None):
         from graphroute.planning.live import plan_app, planned_router
 

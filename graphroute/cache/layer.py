@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,15 +28,16 @@ from langchain_core.utils.utils import LC_ID_PREFIX
 
 from graphroute.batching.batcher import BatchConfig, Batcher
 from graphroute.cache.keys import RequestIdentity, describe_request
-from graphroute.cache.nodes import DiskNodeCache
 from graphroute.cache.policy import CacheConfig, select_nodes, with_node_cache
-from graphroute.cache.responses import ResponseCache
+from graphroute.cache.responses import decode_generations, encode_generations
 from graphroute.cache.scope import RunScope, active_scope
 from graphroute.cache.semantic import SemanticCache
 from graphroute.cache.stats import CacheStats
 from graphroute.config import LlamaCppOptions
 from graphroute.paths import data_dir
 from graphroute.providers.pool import ModelPool
+from graphroute.scaleout.factory import open_node_cache, open_response_cache, open_single_flight
+from graphroute.scaleout.urls import is_url
 
 
 class CacheLayer:
@@ -44,17 +46,23 @@ class CacheLayer:
     def __init__(self, pool: ModelPool, cache: CacheConfig | None, batching: BatchConfig | None) -> None:
         self.pool = pool
         self.config = cache
-        root = Path(cache.path).expanduser() if cache and cache.path else data_dir() / "cache"
+        # A redis:// location shares node state and answers between workers; the semantic
+        # cache's vectors stay on this machine (the data dir's cache).
+        self.shared = str(cache.path) if cache and is_url(cache.path) else None
+        root = Path(cache.path).expanduser() if cache and cache.path and not self.shared else data_dir() / "cache"
         self.root = root
         self.node_backend: Any = None
-        self.responses: ResponseCache | None = None
+        self.responses: Any = None  # LangChain's BaseCache: ResponseCache or RedisResponseCache
         self.semantic: SemanticCache | None = None
         if cache is not None and cache.responses:
-            self.responses = ResponseCache(root / "responses", ttl=cache.response_ttl)
+            self.responses = open_response_cache(self.shared or root / "responses", ttl=cache.response_ttl)
         if cache is not None and cache.semantic:
             semantic = cache.semantic
             self.semantic = semantic if isinstance(semantic, SemanticCache) else SemanticCache(path=root / "semantic")
         self.batcher = Batcher(batching, capacity_for=self._capacity) if batching is not None else None
+        # Workers sharing answers also share flights: an identical request in flight on another
+        # worker is waited for, not sent again (a short Redis lock per request digest).
+        self.flights = open_single_flight(self.shared) if self.shared and self.responses is not None else None
         self._namespaces: dict[tuple[str, str], str] = {}
         self._short_names: dict[str, str] = {}
 
@@ -82,7 +90,7 @@ class CacheLayer:
         selected = select_nodes(app, self.config)
         if not selected:
             return app
-        self.node_backend = self.config.backend or DiskNodeCache(self.root / "nodes")
+        self.node_backend = self.config.backend or open_node_cache(self.shared or self.root / "nodes")
         cached_app, self._namespaces = with_node_cache(app, graph_id, selected, self.node_backend)
         self._short_names = {short: node for (_, short), node in self._namespaces.items()}
         return cached_app
@@ -150,15 +158,11 @@ class CacheLayer:
         if (cached := self._cached(scope, request)) is not None:
             return self._serve(call, cached[0], run_manager, cache_hit=True, note=cached[1])
         if self.batcher is None:
-            result = send()
-            self._store(call, request, result)
-            return result
+            return self._send_once(scope, call, send, request, run_manager)
 
         def work(batched: bool) -> ChatResult:
             call.batched = batched
-            result = send()
-            self._store(call, request, result)  # before the flight lands: no gap for a duplicate
-            return result
+            return self._send_once(scope, call, send, request, run_manager)
 
         outcome = self.batcher.run(call.decision.model, self._flight_key(request), work, share=_shared(call))
         return self._settle(scope, call, outcome, run_manager)
@@ -174,18 +178,61 @@ class CacheLayer:
         if (cached := await self._off_loop(self._cached, scope, request)) is not None:
             return self._serve(call, cached[0], run_manager, cache_hit=True, note=cached[1])
         if self.batcher is None:
-            result = await send()
-            await self._off_loop(self._store, call, request, result)
-            return result
+            return await self._asend_once(scope, call, send, request, run_manager)
 
         async def work(batched: bool) -> ChatResult:
             call.batched = batched
+            return await self._asend_once(scope, call, send, request, run_manager)
+
+        outcome = await self.batcher.arun(call.decision.model, self._flight_key(request), work, share=_shared(call))
+        return self._settle(scope, call, outcome, run_manager)
+
+    def _send_once(
+        self, scope: RunScope, call: Any, send: Callable[[], ChatResult], request: RequestIdentity, run_manager: Any
+    ) -> ChatResult:
+        """Send and keep the answer — or share it when another worker is sending the same request."""
+
+        def lead() -> ChatResult:
+            result = send()
+            self._store(call, request, result)  # before the flight lands: no gap for a duplicate
+            return result
+
+        if self.flights is None or not self._cacheable(request):
+            return lead()
+        landing = self.flights.run(request.digest, lead, encode=lambda result: _flight_blob(call, result))
+        if landing.shared is None:
+            return landing.value  # type: ignore[return-value]  # we led: our own answer
+        return self._serve_shared(scope, call, landing.shared, run_manager)
+
+    async def _asend_once(
+        self,
+        scope: RunScope,
+        call: Any,
+        send: Callable[[], Awaitable[ChatResult]],
+        request: RequestIdentity,
+        run_manager: Any,
+    ) -> ChatResult:
+        async def lead() -> ChatResult:
             result = await send()
             await self._off_loop(self._store, call, request, result)
             return result
 
-        outcome = await self.batcher.arun(call.decision.model, self._flight_key(request), work, share=_shared(call))
-        return self._settle(scope, call, outcome, run_manager)
+        if self.flights is None or not self._cacheable(request):
+            return await lead()
+        landing = await self.flights.arun(request.digest, lead, encode=lambda result: _flight_blob(call, result))
+        if landing.shared is None:
+            return landing.value  # type: ignore[return-value]  # we led: our own answer
+        return self._serve_shared(scope, call, landing.shared, run_manager)
+
+    def _serve_shared(self, scope: RunScope, call: Any, blob: str, run_manager: Any) -> ChatResult:
+        """Another worker's answer to the identical request, as this call's own (deduped, no tokens)."""
+        shared = json.loads(blob)
+        call.model = shared["model"]
+        scope.stats.add(deduped=1)
+        generations = decode_generations(shared["generations"])
+        return self._serve(
+            call, generations, run_manager, deduped=True, note="shared an identical call in flight on another worker"
+        )
 
     async def _off_loop(self, function: Callable[..., Any], *args: Any) -> Any:
         """Embedding a prompt takes milliseconds of CPU: keep the event loop free meanwhile."""
@@ -239,6 +286,11 @@ def copy_result(result: ChatResult) -> ChatResult:
         for g in result.generations
     ]
     return ChatResult(generations=generations, llm_output=copy.deepcopy(result.llm_output))
+
+
+def _flight_blob(call: Any, result: ChatResult) -> str:
+    """What a cross-process flight publishes: the answer and the model that gave it."""
+    return json.dumps({"model": call.model, "generations": encode_generations(result.generations)})
 
 
 def _shared(call: Any) -> Callable[[Any], tuple[ChatResult, str]]:

@@ -63,7 +63,8 @@ class CacheConfig:
 
     ``nodes``: ``"*"`` (every top-level node, a subgraph as a whole), node ids (``"parent:inner"``
     reaches into a subgraph), or ``{node id: NodeCache | ttl | None}``. ``ttl`` / ``key``: the
-    defaults for listed nodes. ``path``: the cache directory (default ``<data dir>/cache``);
+    defaults for listed nodes. ``path``: the cache directory (default ``<data dir>/cache``) or a
+    ``redis://`` URL whose node and answer entries every worker shares;
     ``backend``: any LangGraph ``BaseCache`` to use for nodes instead (e.g. ``InMemoryCache()``).
     ``responses``: also cache model answers — deterministic (temperature-0) calls only, unless
     ``cache_nondeterministic``. ``semantic``: ``True`` or a ``SemanticCache`` to answer

@@ -1,7 +1,8 @@
 """Trace commands: ``replay``, ``report``, ``export``, ``import``, ``export-preferences``, ``feedback``.
 
-``TRACES`` is a trace database (``.sqlite``) or a JSONL export; left out, the data dir's
-``traces.sqlite`` (where ``optimize`` records by default).
+``TRACES`` is a trace database (``.sqlite``), a JSONL export, or a ``postgresql://`` URL (the
+shared store of many workers); left out, the data dir's ``traces.sqlite`` (where ``optimize``
+records by default).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,9 +19,27 @@ from rich.markup import escape
 
 from graphroute.errors import ConfigError, GraphRouteError
 
+if TYPE_CHECKING:
+    from graphroute.traces.store import TraceStore
+
+# A str, not a Path: a Path would fold the "//" of a postgresql:// URL.
 TracesArg = Annotated[
-    Path | None, typer.Argument(help="Trace database (.sqlite) or JSONL export; default: the data dir's traces.")
+    str | None,
+    typer.Argument(help="Trace database (.sqlite), JSONL export or postgresql:// URL; default: the data dir's traces."),
 ]
+
+
+def _open(traces: str | None) -> TraceStore:
+    """The store a user named: a ``postgresql://`` URL, else a SQLite file or JSONL export."""
+    from graphroute.scaleout.urls import is_url
+
+    if is_url(traces):
+        from graphroute.scaleout import open_trace_store
+
+        return open_trace_store(traces)
+    from graphroute.traces.transfer import open_traces
+
+    return open_traces(traces)
 
 
 def _console() -> Console:
@@ -71,7 +90,6 @@ def replay(
     from graphroute.traces.render import cost_quality_plot, replay_table
     from graphroute.traces.replay import QualityEstimator, SuccessModelEstimator, empirical_estimator
     from graphroute.traces.replay import replay as run_replay
-    from graphroute.traces.transfer import open_traces
 
     console = _console()
     with _errors(console):
@@ -83,7 +101,7 @@ def replay(
             plans.append(load_plan(path, pool=base_pool))
         strategy_pool = base_pool or merged_pool(p.pool for p in plans if p.pool is not None)
         plans += [named_strategy(name, strategy_pool) for name in strategy or [] if name != "recorded"]
-        store = open_traces(traces)
+        store = _open(traces)
         calls = store.calls(graph=graph)
         if not calls:
             raise ConfigError("no recorded calls to replay", path=store.path)
@@ -96,7 +114,8 @@ def replay(
             mapping = dict(_pair(item) for item in success_map or [])
             estimator = SuccessModelEstimator(SemanticPillar(success_model), mapping, fallback=estimator)
         results = run_replay(calls, plans, index=index, estimator=estimator)
-        console.print(replay_table(results, title=f"Replay of {traces or store.path}"))
+        shown = store.path if traces is None or "://" in traces else traces  # a URL: its password hidden
+        console.print(replay_table(results, title=f"Replay of {shown}"))
         if plot is not None:
             console.print(f"plot: {cost_quality_plot(results, plot)}")
 
@@ -112,11 +131,10 @@ def report(
     from graphroute.traces.html import write_html
     from graphroute.traces.render import money
     from graphroute.traces.report import build_report
-    from graphroute.traces.transfer import open_traces
 
     console = _console()
     with _errors(console):
-        data = build_report(open_traces(traces), graph=graph)
+        data = build_report(_open(traces), graph=graph)
         path = write_html(data, html)
     console.print(f"{len(data.runs)} runs, {data.calls} calls, {money(data.spend_usd)} → {path}")
 
@@ -128,25 +146,27 @@ def export(
     no_text: Annotated[bool, typer.Option("--no-text", help="Leave prompts and outputs out.")] = False,
 ) -> None:
     """Write traces as JSON lines, to import on another machine (importing twice adds nothing)."""
-    from graphroute.traces.transfer import export_jsonl, open_traces
+    from graphroute.traces.transfer import export_jsonl
 
     console = _console()
     with _errors(console):
-        counts = export_jsonl(open_traces(traces), out, run_ids=run, keep_text=not no_text)
+        counts = export_jsonl(_open(traces), out, run_ids=run, keep_text=not no_text)
     console.print(", ".join(f"{count} {kind}s" for kind, count in counts.items()) + f" → {out}")
 
 
 def import_(
     file: Annotated[Path, typer.Argument(help="A JSONL export.")],
-    into: Annotated[Path | None, typer.Option(help="Trace database to add to; default: the data dir's.")] = None,
+    into: Annotated[
+        str | None, typer.Option(help="Trace database (path or postgresql:// URL) to add to; default: the data dir's.")
+    ] = None,
 ) -> None:
     """Add an export's runs, calls, node runs and feedback; rows already present are skipped."""
-    from graphroute.traces.store import TraceStore
+    from graphroute.scaleout import open_trace_store
     from graphroute.traces.transfer import import_jsonl
 
     console = _console()
     with _errors(console):
-        store = TraceStore(into)
+        store = open_trace_store(into)
         added = import_jsonl(store, file)
     console.print("added " + ", ".join(f"{count} {table}" for table, count in added.items()) + f" → {store.path}")
 
@@ -161,14 +181,13 @@ def export_preferences(
     """Preference pairs where two models answered the same request and scores rank them."""
     from graphroute.traces.outcomes import load_outcomes
     from graphroute.traces.preferences import export_preferences as write_pairs
-    from graphroute.traces.transfer import open_traces
 
     console = _console()
     with _errors(console):
         if fmt not in ("chat", "text"):
             raise ConfigError(f"unknown format {fmt!r}; use chat or text")
         extra = load_outcomes(outcomes) if outcomes else []
-        count = write_pairs(open_traces(traces), out, outcomes=extra, margin=margin, fmt=fmt)  # type: ignore[arg-type]
+        count = write_pairs(_open(traces), out, outcomes=extra, margin=margin, fmt=fmt)  # type: ignore[arg-type]
     console.print(f"{count} preference pairs → {out}")
 
 
@@ -177,14 +196,17 @@ def feedback(
     score: Annotated[float, typer.Argument(help="0 (bad) … 1 (good).")],
     node: Annotated[str | None, typer.Option(help="Score only this node of the run.")] = None,
     comment: Annotated[str | None, typer.Option(help="Free text kept with the score.")] = None,
-    traces: Annotated[Path | None, typer.Option(help="Trace database; default: the data dir's.")] = None,
+    traces: Annotated[
+        str | None, typer.Option(help="Trace database (path or postgresql:// URL); default: the data dir's.")
+    ] = None,
 ) -> None:
     """Record feedback on a run (or one node of it); the bandit, planner and exports read it."""
     from graphroute.feedback import feedback as give_feedback
+    from graphroute.scaleout import open_trace_store
 
     console = _console()
     with _errors(console):
-        record = give_feedback(run_id, score, node=node, comment=comment, traces=traces)
+        record = give_feedback(run_id, score, node=node, comment=comment, traces=open_trace_store(traces))
     console.print(f"feedback {record.score:g} on run {run_id}" + (f" node {node}" if node else ""))
 
 

@@ -50,10 +50,10 @@ class _Writer:
     """What ``TraceStore._write`` yields: ``execute`` with SQLite-style placeholders."""
 
     def __init__(self, conn: Any) -> None:
-        self._conn = conn
+        self._pg = conn
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(_placeholders(sql), tuple(args))
+        return self._pg.execute(_placeholders(sql), tuple(args))
 
 
 class PostgresTraceStore(TraceStore):
@@ -71,28 +71,28 @@ class PostgresTraceStore(TraceStore):
         self.path = StoreLocation(url)  # type: ignore[assignment]  # printed like a path, password hidden
         self._lock = threading.Lock()
         try:
-            self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=30)
+            self._pg = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=30)
         except psycopg.Error as error:
             message = redact(str(error).replace(url, redact(url)))
             raise ConfigError(f"cannot open the trace database {self.path}: {message.strip()}") from None
         self._migrate()
 
     def _migrate(self) -> None:
-        with self._lock, self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            self._conn.execute(
+        with self._lock, self._pg.transaction():
+            self._pg.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            self._pg.execute(
                 "CREATE TABLE IF NOT EXISTS graphroute_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
             )
             version = self._version()
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in _statements(postgres_migration(script)):
-                    self._conn.execute(statement)
-                self._conn.execute("INSERT INTO graphroute_migrations(version) VALUES (%s)", (number,))
+                    self._pg.execute(statement)
+                self._pg.execute("INSERT INTO graphroute_migrations(version) VALUES (%s)", (number,))
 
     def _version(self) -> int:
-        row = self._conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM graphroute_migrations").fetchone()
-        return int(row["v"])
+        rows = self._pg.execute("SELECT COALESCE(MAX(version), 0) AS v FROM graphroute_migrations").fetchall()
+        return int(rows[0]["v"])
 
     @property
     def schema_version(self) -> int:
@@ -101,12 +101,12 @@ class PostgresTraceStore(TraceStore):
 
     def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._conn.execute(_placeholders(sql), tuple(args)).fetchall())
+            return list(self._pg.execute(_placeholders(sql), tuple(args)).fetchall())
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
-        with self._lock, self._conn.transaction():
-            yield _Writer(self._conn)
+        with self._lock, self._pg.transaction():
+            yield _Writer(self._pg)
 
     def integrity_check(self) -> str:
         """``"ok"`` when every migration is applied and every call, node run and feedback row
@@ -125,7 +125,7 @@ class PostgresTraceStore(TraceStore):
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._pg.close()
 
     def __repr__(self) -> str:
         return f"PostgresTraceStore({str(self.path)!r})"

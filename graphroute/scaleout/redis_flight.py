@@ -3,7 +3,8 @@
 The in-process ``SingleFlight`` (``batching/single_flight.py``) cannot see other workers. Here the
 first worker to ``SET <prefix>flight:<key> <token> NX PX <lease>`` leads: it does the work and
 publishes the encoded answer under ``<prefix>flight-result:<key>`` for a few seconds, then
-releases its lock (only if it still holds it). Every other worker polls the result key; it
+releases its lock (only if it still holds it); a caller arriving while that result is fresh
+shares it too (it was checking the cache while the flight landed). Every other worker polls the result key; it
 takes over when the lock is gone without a result (the leader failed or its lease ran out),
 so a crashed leader delays its followers by at most one lease, never fails them.
 
@@ -69,12 +70,24 @@ class RedisSingleFlight:
         self._release(keys=[lock], args=[token])
 
     def _poll(self, lock: str, result: str) -> tuple[str | None, bool]:
-        """(shared result, whether the lock is free) in one round trip."""
+        """(shared result, whether the lock was free) in one round trip.
+
+        The lock is read first: a leader publishes before it unlocks, so "unlocked, then no
+        result" means no flight landed with an answer and the caller may lead.
+        """
         pipe = self._client.pipeline(transaction=False)
-        pipe.get(result)
         pipe.exists(lock)
-        blob, held = pipe.execute()
+        pipe.get(result)
+        held, blob = pipe.execute()
         return (blob.decode() if blob is not None else None), not held
+
+    def _landed(self, lock: str, result: str, token: str) -> str | None:
+        """After taking the lock: a flight that landed just before (its result still fresh)."""
+        blob = self._client.get(result)
+        if blob is None:
+            return None
+        self._release(keys=[lock], args=[token])
+        return str(blob.decode())
 
     def run(self, key: str, work: Callable[[], T], *, encode: Callable[[T], str]) -> Landing[T]:
         """Lead the flight for ``key`` (run ``work``, publish ``encode(value)``) or share the leader's."""
@@ -83,6 +96,8 @@ class RedisSingleFlight:
         delay = 0.002
         while True:
             if self._try_lead(lock, token):
+                if (landed := self._landed(lock, result, token)) is not None:
+                    return Landing(shared=landed)
                 try:
                     value = work()
                 except BaseException:
@@ -104,6 +119,8 @@ class RedisSingleFlight:
         delay = 0.002
         while True:
             if await asyncio.to_thread(self._try_lead, lock, token):
+                if (landed := await asyncio.to_thread(self._landed, lock, result, token)) is not None:
+                    return Landing(shared=landed)
                 try:
                     value = await work()
                 except BaseException:
