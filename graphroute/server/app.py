@@ -38,7 +38,7 @@ from graphroute.errors import (
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import Router
 from graphroute.routing.static import StaticRouter
-from graphroute.server import policies, wire
+from graphroute.server import policies, validation, wire
 from graphroute.traces.store import TraceStore
 
 log = logging.getLogger("graphroute.server")
@@ -47,8 +47,11 @@ RUN_LABEL = "server"
 MAX_REMEMBERED_MODELS = 1024
 
 
-class ModelNotFoundError(ConfigError):
+class ModelNotFoundError(validation.RequestError):
     """A request named a model that is neither in the pool nor a router name."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="model")
 
 
 class ServerState:
@@ -119,7 +122,8 @@ def error_response(error: BaseException) -> JSONResponse:
         message = f"internal error ({type(error).__name__}); see the server log"
     else:
         message = str(error)
-    return JSONResponse(wire.error_body(message, kind, code), status_code=status)
+    param = getattr(error, "param", None)
+    return JSONResponse(wire.error_body(message, kind, code, param), status_code=status)
 
 
 def _classify(error: BaseException) -> tuple[int, str, str | None]:
@@ -178,9 +182,7 @@ def build_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
-        param = ".".join(str(part) for part in first["loc"] if part != "body") or None
-        message = f"{param}: {first['msg']}" if param else str(first["msg"])
+        message, param = validation.describe(error.errors())
         return JSONResponse(wire.error_body(message, "invalid_request_error", None, param), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -207,6 +209,7 @@ def build_app(
     @app.post("/v1/chat/completions")
     async def chat_completions(body: wire.ChatCompletionRequest) -> Any:
         try:
+            body.check()
             model = state.model_for(body.model)
             messages = wire.to_messages(body.messages)
         except GraphRouteError as error:

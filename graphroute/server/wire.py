@@ -15,9 +15,12 @@ from typing import Any
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, convert_to_messages
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphroute.errors import ConfigError
-
-ROLES = ("system", "developer", "user", "assistant", "tool")
+from graphroute.server.validation import (
+    RequestError,
+    check_message,
+    check_response_format,
+    check_tools,
+)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -25,7 +28,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
+    model: str = Field(min_length=1)
     messages: list[dict[str, Any]] = Field(min_length=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
@@ -50,6 +53,14 @@ class ChatCompletionRequest(BaseModel):
     def include_usage(self) -> bool:
         return bool((self.stream_options or {}).get("include_usage"))
 
+    def check(self) -> None:
+        """What the types cannot say: message shapes, tools, response format (``RequestError``)."""
+        for index, item in enumerate(self.messages):
+            check_message(index, item)
+        check_tools(self.tools or [])
+        if self.response_format is not None:
+            check_response_format(self.response_format)
+
     def call_kwargs(self) -> dict[str, Any]:
         """Tools, tool choice and response format, forwarded as they came (OpenAI format)."""
         kwargs: dict[str, Any] = {}
@@ -63,18 +74,17 @@ class ChatCompletionRequest(BaseModel):
 
 
 def to_messages(raw: list[dict[str, Any]]) -> list[BaseMessage]:
-    """OpenAI message dicts → LangChain messages; ``ConfigError`` names the bad message."""
+    """OpenAI message dicts → LangChain messages; ``RequestError`` names the bad message."""
     messages: list[BaseMessage] = []
     for index, item in enumerate(raw):
-        role = item.get("role")
-        if role not in ROLES:
-            raise ConfigError(f"messages[{index}].role is {role!r}; expected one of {', '.join(ROLES)}")
-        if role == "tool" and not item.get("tool_call_id"):
-            raise ConfigError(f"messages[{index}] has role 'tool' but no tool_call_id")
+        check_message(index, item)
         try:
             [message] = convert_to_messages([{**item, "content": item.get("content") or ""}])
-        except (ValueError, TypeError, KeyError) as error:
-            raise ConfigError(f"messages[{index}] is not a valid chat message: {error}") from None
+        except Exception as error:  # any shape LangChain cannot read is the client's mistake, not a 500
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RequestError(
+                f"messages[{index}] is not a valid chat message: {first_line}", param=f"messages.{index}"
+            ) from None
         messages.append(message)
     return messages
 

@@ -160,7 +160,7 @@ def test_a_bad_model_name_gets_openais_not_found_error(client: openai.OpenAI, na
     ("body", "param"),
     [
         ({"model": "local", "messages": []}, "messages"),
-        ({"model": "local", "messages": [{"role": "robot", "content": "hi"}]}, None),
+        ({"model": "local", "messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
         ({"model": "local", "messages": [{"role": "user", "content": "hi"}], "max_tokens": -1}, "max_tokens"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
     ],
