@@ -432,7 +432,8 @@ def _json_schema_format(schema: dict[str, Any] | type, strict: bool | None) -> d
 
 
 def _reason(call: dispatch.PreparedCall) -> str:
-    reason = str(call.decision.reason)
+    """The trace's reason, as the answer carries it: the decision, any note, any fallback."""
+    reason = str(call.decision.reason) + (f"; {call.note}" if call.note else "")
     return reason if call.model == call.decision.model else f"{reason}; fell back to {call.model!r}"
 
 

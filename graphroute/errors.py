@@ -13,6 +13,7 @@ The tree, so a caller can catch as broadly or narrowly as it needs::
     │   ├── EndpointUnreachableError  nothing answers at the model's URL
     │   └── LocalServerError        a managed llama.cpp server would not start
     └── RoutingError                no model could be chosen for a call
+        └── ContextWindowError      the prompt is longer than every usable model's context window
 
 Every message names the thing to fix. No message ever contains a secret: errors carry
 the *name* of an environment variable, never its value.
@@ -117,3 +118,15 @@ class LocalServerError(ProviderError):
 
 class RoutingError(GraphRouteError):
     """No model could be chosen for a call."""
+
+
+class ContextWindowError(RoutingError):
+    """A prompt is longer than the context window of every model allowed to serve it.
+
+    ``tokens`` is the prompt's estimate; ``largest_window`` the biggest window among those models.
+    """
+
+    def __init__(self, message: str, *, tokens: int, largest_window: int, node: str | None = None) -> None:
+        super().__init__(message, node=node)
+        self.tokens = tokens
+        self.largest_window = largest_window

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -16,9 +17,12 @@ from graphroute import (
     LocalServerError,
     MissingAPIKeyError,
     ModelPool,
+    RoutedChatModel,
     UnknownModelError,
     optimize,
 )
+from graphroute.errors import ContextWindowError
+from graphroute.testing import ScriptedProvider
 
 BASE: dict[str, Any] = {
     "routing": {"default": "local", "nodes": {}},
@@ -172,3 +176,97 @@ def test_a_server_that_cannot_load_the_model_shows_its_log(tmp_path: Path) -> No
 def test_a_bad_budget_is_named(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         optimize(simple_graph(), pool=ModelPool.from_dict(BASE), **kwargs)
+
+
+# -- prompts longer than a model's context window -------------------------------------------------
+class Doc(TypedDict, total=False):
+    text: str
+    summary: str
+
+
+def summarize(state: Doc) -> Doc:
+    from langchain_openai import ChatOpenAI
+
+    return {"summary": str(ChatOpenAI(model="gpt-4o").invoke(state["text"]).content)}
+
+
+def summary_graph() -> StateGraph:
+    graph = StateGraph(Doc)
+    graph.add_node("summarize", summarize)
+    graph.set_entry_point("summarize")
+    graph.set_finish_point("summarize")
+    return graph
+
+
+@pytest.fixture
+def windows(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedProvider]:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-the-app-own-key")  # the app's ChatOpenAI needs one to be built
+    with ScriptedProvider() as provider:
+        yield provider
+
+
+def test_a_prompt_longer_than_every_context_window_names_the_node_its_size_and_the_largest_window(
+    windows: ScriptedProvider, tmp_path: Path
+) -> None:
+    pool = ModelPool.from_dict(
+        {
+            "models": {
+                "small": windows.pool_entry(context_window=256),
+                "medium": windows.pool_entry(context_window=512, fallbacks=["small"]),
+            }
+        }
+    )
+    app = optimize(summary_graph(), pool=pool, traces=tmp_path / "t.sqlite")
+
+    with pytest.raises(ContextWindowError) as caught:
+        app.invoke({"text": "word " * 800})  # 4,000 characters: ~1,000 tokens
+
+    message = str(caught.value)
+    assert "node 'summarize'" in message and "~1000 tokens" in message
+    assert "the largest is 'medium' with 512" in message and "context_window" in message
+    assert (caught.value.node, caught.value.tokens, caught.value.largest_window) == ("summarize", 1000, 512)
+    assert windows.requests == []  # refused before sending, not after a provider's 400
+    [call] = app.store.calls()
+    assert call.error is not None and "ContextWindowError" in call.error
+
+
+def test_models_too_small_for_a_prompt_are_dropped_and_a_bigger_one_answers(windows: ScriptedProvider) -> None:
+    pool = ModelPool.from_dict(
+        {
+            "routing": {"default": "small"},
+            "models": {
+                "small": windows.pool_entry(context_window=256),
+                "big": windows.pool_entry(context_window=8192, input_price=3.0),
+            },
+        }
+    )
+    llm = RoutedChatModel(pool=pool, traces=False)
+
+    reply = llm.invoke("word " * 400)  # ~500 tokens: too long for small
+
+    assert reply.response_metadata["graphroute_model"] == "big"
+    assert "too long for small (256)" in reply.response_metadata["graphroute_reason"]
+    assert len(windows.requests) == 1
+    assert llm.invoke("short question").response_metadata["graphroute_model"] == "small"
+
+
+def test_a_private_prompt_too_long_for_the_local_model_fails_rather_than_going_to_the_cloud(
+    windows: ScriptedProvider,
+) -> None:
+    from graphroute.pillars.rules import RulesPillar
+    from graphroute.routing.cascade import CascadeRouter
+
+    pool = ModelPool.from_dict(
+        {
+            "models": {
+                "local": windows.pool_entry(locality="local", context_window=256),
+                "cloud": windows.pool_entry(context_window=128_000, input_price=2.5),
+            }
+        }
+    )
+    llm = RoutedChatModel(pool=pool, router=CascadeRouter(pool, [RulesPillar()]), traces=False)
+
+    with pytest.raises(ContextWindowError, match=r"every local model: the largest is 'local' with 256"):
+        llm.invoke("Mail jane.doe@example.org about this: " + "word " * 400)
+
+    assert windows.requests == []

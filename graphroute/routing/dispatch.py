@@ -17,7 +17,13 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 
 from graphroute.cache.scope import current_scope
-from graphroute.errors import EndpointUnreachableError, GraphRouteError, ProviderError, RoutingError
+from graphroute.errors import (
+    ContextWindowError,
+    EndpointUnreachableError,
+    GraphRouteError,
+    ProviderError,
+    RoutingError,
+)
 from graphroute.pillars.base import RouteRequest
 from graphroute.providers.resilience import (
     AllModelsFailedError,
@@ -29,6 +35,7 @@ from graphroute.providers.resilience import (
 from graphroute.routing.base import RouteDecision
 from graphroute.routing.learning import feed_back, outcome_of
 from graphroute.routing.session import RoutingSession
+from graphroute.routing.windows import fit_to_window
 from graphroute.traces.quality import call_details
 from graphroute.traces.store import CallRecord
 
@@ -124,7 +131,14 @@ class PreparedCall:
                     node=self.request.node,
                     run_id=self.session.run_id,
                 )
-        return models
+        try:
+            fit = fit_to_window(self.request, models, pool, local_only=self.local_only)
+        except ContextWindowError as error:
+            error.run_id = self.session.run_id
+            raise
+        if fit.note and fit.note not in self.note:
+            self.note = f"{self.note}; {fit.note}" if self.note else fit.note
+        return fit.models
 
     def policy(self, model: str) -> RetryPolicy:
         spec = self.session.pool[model]
