@@ -11,6 +11,8 @@ What is fed back, and what is not:
   learn the chosen model failed);
 * cache hits and shared (deduplicated) flights are skipped: no model was asked, so there is
   nothing to learn and counting them would reward a model for the cache's work;
+* calls the chosen model never saw (refused by routing, or moved to a model with a larger
+  context window) teach nothing about it;
 * feedback never fails the user's call: a router that raises is logged at debug level.
 """
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from langchain_core.messages import BaseMessage
 
+from graphroute.errors import RoutingError
 from graphroute.pillars.bandit import Outcome
 from graphroute.traces.quality import text_of
 
@@ -38,15 +41,22 @@ def outcome_of(
     latency_ms: float,
     cost_usd: float,
 ) -> Outcome | None:
-    """The chosen model's outcome for one call; ``None`` when no model was asked (cache, shared flight)."""
-    if call.cache_hit or call.deduped:
+    """The chosen model's outcome for one call; ``None`` when the chosen model was not asked.
+
+    Not asked: a cache hit or a shared flight, a call refused before sending (``RoutingError``:
+    private with no local model, a prompt too long for every window), or a chosen model
+    dropped from the candidates (too small a window) so that another one answered.
+    """
+    if call.cache_hit or call.deduped or isinstance(error, RoutingError):
         return None
     chosen = call.decision.model
-    if error is None and call.model != chosen and chosen in call.attempts.failures:
+    if chosen in call.attempts.failures and (error is not None or call.model != chosen):
         failed = call.attempts.errors.get(chosen)
         if failed is None:  # skipped with its circuit open: still a failure of the chosen model
             return Outcome(error="CircuitOpenError", latency_ms=latency_ms)
         return Outcome.from_reply(None, error=failed, latency_ms=latency_ms)
+    if call.model != chosen:
+        return None
     text = None if message is None else text_of(message)
     return Outcome.from_reply(text, error=error, cost_usd=cost_usd, latency_ms=latency_ms)
 

@@ -19,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 
 from graphroute import ModelPool, RoutedChatModel, optimize
 from graphroute.cache import CacheConfig
+from graphroute.errors import ContextWindowError
 from graphroute.pillars.bandit import BanditPillar, Outcome
 from graphroute.pillars.rules import RulesPillar
 from graphroute.providers.resilience import BREAKERS
@@ -148,3 +149,21 @@ def test_a_router_that_fails_to_learn_never_fails_the_call(pool: ModelPool, tmp_
     app = optimize(qa_graph(), pool=pool, router=router, traces=tmp_path / "traces.sqlite")
 
     assert app.invoke({"question": "Say hello."})["answer"] == "fine"
+
+
+def test_a_call_refused_before_sending_teaches_the_bandit_nothing(provider: ScriptedProvider, tmp_path: Path) -> None:
+    small = ModelPool.from_dict(
+        {
+            "models": {
+                "cheap": provider.pool_entry(model="cheap", input_price=0.1, context_window=64),
+                "dear": provider.pool_entry(model="dear", input_price=5.0, context_window=64),
+            }
+        }
+    )
+    router, bandit = cascade(small, tmp_path)
+    llm = RoutedChatModel(pool=small, router=router, traces=False)
+
+    with pytest.raises(ContextWindowError):
+        llm.invoke("word " * 200)  # ~250 tokens, more than any window
+
+    assert bandit.store.contexts() == []  # no model failed: none was asked
