@@ -137,12 +137,20 @@ class RoutingConfig(_Strict):
     nodes: dict[str, str] = Field(default_factory=dict, description="node name → model name")
 
 
+class StorageConfig(_Strict):
+    """Where an app's state lives: a path keeps the local default, a URL a backend many workers share."""
+
+    traces: str | None = Field(None, description="trace store: a SQLite path or a postgresql:// URL")
+    cache: str | None = Field(None, description="node and answer caches (when caching is on): a directory or redis://")
+
+
 class PoolConfig(_Strict):
     """The whole file."""
 
     models: dict[str, ModelSpec]
     routing: RoutingConfig = RoutingConfig()
     rules: RulesConfig = RulesConfig()
+    storage: StorageConfig = StorageConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -199,11 +207,23 @@ def parse_pool_config(data: dict[str, Any], *, path: Path | str = "<pool>") -> P
     for node, model in config.routing.nodes.items():
         if model not in config.models:
             raise UnknownModelError(model, known, path=path, entry=f"routing.nodes.{node}")
+    _check_storage(config.storage, path)
     for spec in config.models.values():
         for fallback in spec.fallbacks:
             if fallback not in config.models:
                 raise UnknownModelError(fallback, known, path=path, entry=f"models.{spec.name}.fallbacks")
     return config
+
+
+def _check_storage(storage: StorageConfig, path: Path | str) -> None:
+    """A storage URL with a scheme its backend cannot be: named now, not at the first run."""
+    from graphroute.scaleout.urls import backend_of
+
+    for field, allowed in (("traces", ("local", "postgres")), ("cache", ("local", "redis"))):
+        try:
+            backend_of(getattr(storage, field), what=field, allowed=allowed)  # type: ignore[arg-type]
+        except ConfigError as error:
+            raise ConfigError(str(error), path=path, entry=f"storage.{field}") from None
 
 
 def load_pool_config(path: Path | str) -> PoolConfig:

@@ -175,7 +175,7 @@ def optimize(
     ``pool``: a ``ModelPool``, a pool TOML path, or None for the embedded local default.
     ``routes``: node → model pins, added to (and overriding) the pool file's ``[routing.nodes]``.
     ``traces``: a ``TraceStore``, a SQLite path or a ``postgresql://`` URL (one database for many
-    workers); default ``<data dir>/traces.sqlite``.
+    workers); default: the pool file's ``[storage] traces``, else ``<data dir>/traces.sqlite``.
     ``cache``: ``True``, a directory, a ``redis://`` URL (shared by workers) or a
     ``graphroute.cache.CacheConfig`` — node state and deterministic model answers are reused
     across runs and processes (default off).
@@ -188,7 +188,8 @@ def optimize(
     _check_budget(budget_usd, cloud_share, router, routes)
     app = compiled_app(graph, **compile_kwargs)
     model_pool = ModelPool.coerce(pool)
-    store = open_trace_store(traces)  # a TraceStore, a SQLite path, or postgresql:// for many workers
+    # A TraceStore, a SQLite path, or postgresql:// for many workers; else the pool file's [storage].
+    store = open_trace_store(traces if traces is not None else model_pool.config.storage.traces)
     if router is None and (budget_usd is not None or cloud_share is not None):
         from graphroute.planning.live import plan_app, planned_router
 

@@ -48,8 +48,9 @@ class CacheLayer:
         self.config = cache
         # A redis:// location shares node state and answers between workers; the semantic
         # cache's vectors stay on this machine (the data dir's cache).
-        self.shared = str(cache.path) if cache and is_url(cache.path) else None
-        root = Path(cache.path).expanduser() if cache and cache.path and not self.shared else data_dir() / "cache"
+        location = (cache.path or pool.config.storage.cache) if cache is not None else None
+        self.shared = str(location) if is_url(location) else None
+        root = Path(location).expanduser() if location and not self.shared else data_dir() / "cache"
         self.root = root
         self.node_backend: Any = None
         self.responses: Any = None  # LangChain's BaseCache: ResponseCache or RedisResponseCache
