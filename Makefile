@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch's CPU build first: a plain `torch` requirement would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[local,semantic,server,plot,bench,dev]'
+	$(BIN)/pip install --quiet -e '.[local,semantic,server,plot,bench,scale,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
