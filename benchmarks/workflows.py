@@ -65,6 +65,7 @@ from graphroute.planning.baselines import (
     assignment_router,
     llmselector,
 )
+from graphroute.planning.carryover import Carryover
 from graphroute.planning.plan import NodeDemand
 from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
 from graphroute.planning.router import RUN_ID_KEY, PlannedRouter
@@ -327,11 +328,12 @@ def run_seed(
             for node, tokens in OUTPUT_TOKENS[name].items()
         }
         structure = STRUCTURES[name]
+        carry = Carryover.fit(estimates[train], bench.outcomes[train], bench.clusters[train], seed=seed)
         strategies = ("holistic", "per_call", "llmselector", "random")
         curves_: dict[str, list[tuple[float, float]]] = {k: [] for k in strategies}
         started = time.perf_counter()
         for i, lam in enumerate(grid):
-            plan = solve(structure, demands, bench.prices, lam=float(lam))
+            plan = solve(structure, demands, bench.prices, lam=float(lam), carryover=carry)
             router = PlannedRouter(plan, estimates=estimate_of, tokens=bench.token_of)
             curves_["holistic"].append(run_strategy(app, name, router, runs, traces, f"holistic@{i:02d}"))
             per_call = PerCallRouter(coster, estimate_of, lam=float(lam))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphroute.planning.carryover import Carryover
 from graphroute.planning.context import ContextModel
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.structure import EMPTY, Expectation, RunState, Slot, Workflow
@@ -175,6 +176,7 @@ class Plan:
     target_cloud_share: float | None = None
     feasible: bool = True
     notes: list[str] = field(default_factory=list)
+    carryover: Carryover | None = None
 
     def nodes(self) -> list[str]:
         return list(self.bins)
@@ -211,6 +213,8 @@ class Plan:
             success = bins.row(difficulty if difficulty is not None else 0.5)
         else:  # nothing known about this call: the cheapest model
             success = np.zeros(len(self.prices))
+        if self.carryover is not None:
+            success = self.carryover.adjust(success, self.known_results(state, node))
         likelihood = self.contexts.likelihood(success)
         path = [np.array([self.workflow.evidence(state, e) for e in self.expectations])] if state.calls else []
         posterior = self.contexts.posterior([*state.evidence, likelihood, *path])
@@ -233,10 +237,22 @@ class Plan:
             likelihood,
         )
 
+    def known_results(self, state: RunState, upcoming: str | None = None) -> list[tuple[int, bool]]:
+        """``(model index, right)`` of the run's calls whose result its path (and the call about to
+        be made on ``upcoming``) revealed."""
+        out = []
+        for node, number, right in self.workflow.verdicts(state, upcoming):
+            models = state.models.get(node, [])
+            if number < len(models):
+                out.append((models[number], right))
+        return out
+
     def observe(self, state: RunState, node: str, decision: Decision, index: int | None = None) -> None:
         """Record a made call in the run's state (``index``: the model actually used, if changed)."""
         index = decision.index if index is None else index
-        state.record(node, float(decision.estimates[index]), float(decision.costs[index]), decision.evidence)
+        state.record(
+            node, float(decision.estimates[index]), float(decision.costs[index]), decision.evidence, model=index
+        )
 
     # -- display -------------------------------------------------------------------------------
     def rows(self) -> list[dict[str, object]]:

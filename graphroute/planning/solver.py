@@ -31,6 +31,7 @@ from math import prod
 import numpy as np
 
 from graphroute.errors import ConfigError
+from graphroute.planning.carryover import Carryover
 from graphroute.planning.context import ContextModel
 from graphroute.planning.plan import (
     BINS,
@@ -353,12 +354,15 @@ def solve(
     lam: float | None = None,
     iterations: int = 30,
     tolerance: float = 0.01,
+    carryover: Carryover | None = None,
 ) -> Plan:
     """The plan maximising P(run ok) − λ·E[spend], with λ set by the budget or cloud share.
 
     Give exactly one of ``budget_usd`` (expected USD per run), ``cloud_share`` (expected
     fraction of calls on cloud models) or ``lam`` (fixed trade-off: success per dollar).
     ``tolerance``: how close (in log λ) the search for λ gets to the budget's boundary.
+    ``carryover``: how revealed results (a critic's rejection) change the run's next estimates,
+    applied by the plan's live decisions (``Plan.decide``).
     """
     if sum(x is not None for x in (budget_usd, cloud_share, lam)) != 1:
         raise ConfigError("solve() needs exactly one of budget_usd, cloud_share or lam")
@@ -415,4 +419,5 @@ def solve(
         budget_usd=budget_usd,
         target_cloud_share=cloud_share,
         feasible=feasible,
+        carryover=carryover,
     )

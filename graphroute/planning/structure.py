@@ -46,12 +46,18 @@ class RunState:
     calls: dict[str, list[float]] = field(default_factory=dict)
     spent_usd: float = 0.0
     evidence: list[Any] = field(default_factory=list)
+    models: dict[str, list[int]] = field(default_factory=dict)
 
-    def record(self, node: str, success: float, cost_usd: float = 0.0, evidence: Any = None) -> None:
+    def record(
+        self, node: str, success: float, cost_usd: float = 0.0, evidence: Any = None, model: int | None = None
+    ) -> None:
+        """One call made: its estimated success, cost, evidence and (pool index) model."""
         self.calls.setdefault(node, []).append(float(success))
         self.spent_usd += cost_usd
         if evidence is not None:
             self.evidence.append(evidence)
+        if model is not None:
+            self.models.setdefault(node, []).append(model)
 
     def made(self, node: str) -> list[float]:
         return self.calls.get(node, [])
@@ -108,6 +114,11 @@ class Part(ABC):
     def evidence(self, state: RunState, expect: Expect) -> float:
         """How likely the path the run took is under ``expect`` (for telling kinds of runs apart)."""
         return 1.0
+
+    def verdicts(self, state: RunState, upcoming: str | None = None) -> list[tuple[str, int, bool]]:
+        """Calls whose result the run's path reveals, counting the call about to be made on
+        ``upcoming``: ``(node, call number, right)``."""
+        return []
 
 
 @dataclass(frozen=True)
@@ -265,6 +276,16 @@ class Retry(Part):
         rejections = max(len(state.made(self.solver)) - 1, 0)
         return prod(expect[(self.critic, a)].success for a in range(1, rejections + 1))
 
+    def verdicts(self, state: RunState, upcoming: str | None = None) -> list[tuple[str, int, bool]]:
+        # The solver is only called again after a rejection, and a rejection happens only when
+        # the answer was wrong and the critic, right on its own question, caught it.
+        solved, judged = len(state.made(self.solver)), len(state.made(self.critic))
+        rejected = max(solved - 1, 0) + int(upcoming == self.solver and solved > 0 and judged >= solved)
+        out = []
+        for attempt in range(rejected):
+            out += [(self.solver, attempt, False), (self.critic, attempt, True)]
+        return out
+
     def slot_marginal(self, slot: Slot, expect: Expect) -> tuple[float, float]:
         node, attempt = slot
         answers = [expect[(self.solver, a)].success for a in range(1, attempt + 1)]
@@ -338,6 +359,11 @@ class Workflow:
     def evidence(self, state: RunState, expect: Expect) -> float:
         """How likely the run's path so far is under ``expect`` (verdicts seen as re-visits)."""
         return prod(part.evidence(state, expect) for part in self.parts)
+
+    def verdicts(self, state: RunState, upcoming: str | None = None) -> list[tuple[str, int, bool]]:
+        """Every call whose result the run's path has revealed (e.g. an answer a critic rejected),
+        the call about to be made on ``upcoming`` included (calling the solver again means a rejection)."""
+        return [verdict for part in self.parts for verdict in part.verdicts(state, upcoming)]
 
     def marginal(self, node: str, expect: Expect, state: RunState = EMPTY) -> tuple[float, float]:
         """``(value, saving)`` of the next call of ``node``; ``(1, 0)`` for a node not modelled."""
