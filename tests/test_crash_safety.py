@@ -151,7 +151,7 @@ def test_runs_killed_at_random_points_resume_to_the_same_state_without_repeating
     assert len(expected_prompts) == len(set(expected_prompts)) == CALLS_PER_RUN
     assert len(expected_state["notes"]) == 4
 
-    kills = cache_hits_after_resume = 0
+    kills = 0
     for trial in range(MAX_TRIALS):
         if kills >= KILLS:
             break
@@ -190,10 +190,11 @@ def test_runs_killed_at_random_points_resume_to_the_same_state_without_repeating
         assert len(repeated) <= 1 and sent.total() <= CALLS_PER_RUN + 1, f"trial {trial}: {sent}"
         if way == 0:  # calls answered before the kill were cached: only the call in flight is sent again
             assert repeated == [expected_prompts[kill_at - 1]]
-        with TraceStore(child.home / "traces.sqlite") as store:
-            resumed = store.runs()[-1]
-            cache_hits_after_resume += sum(call.cache_hit for call in store.calls(run_id=resumed.run_id))
+            with TraceStore(child.home / "traces.sqlite") as store:
+                resumed = store.runs()[-1]
+                hits = [call.cache_hit for call in store.calls(run_id=resumed.run_id)]
+            # Killed in a node's second call: the node runs again and its first answer comes from
+            # the response cache (the checkpoint alone does not have it).
+            assert any(hits) or kill_at % 2, f"trial {trial}: killed in call {kill_at}, no cache hit on resume"
 
     assert kills >= KILLS
-    # The kills inside a node's second call leave its first answer in the response cache only.
-    assert cache_hits_after_resume >= CALLS_PER_RUN // 2
