@@ -111,10 +111,10 @@ def semantic_pillar(router, cached: bool):  # type: ignore[no-untyped-def]
     from graphroute.pillars.semantic import SemanticPillar
 
     encoder = encoders.encoder_for(router.encoder_name)
-    base_name = router.encoder_name.removesuffix("+shape")
+    base_name, suffix = encoders.split_shape(router.encoder_name)
     if not cached and base_name == encoders.MINILM_NAME:  # MiniLM minus its cache: every prompt embedded for real
         base = encoders.MiniLMEncoder()
-        encoder = encoders.ShapeEncoder(base) if router.encoder_name.endswith("+shape") else base
+        encoder = encoders.ShapeEncoder(base, problem=suffix == encoders.SHAPE2_SUFFIX) if suffix else base
     return SemanticPillar(router, encoder=encoder)  # the static encoder has no cache to skip
 
 

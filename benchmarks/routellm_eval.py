@@ -53,28 +53,34 @@ from graphroute.pillars.encoders import (
     normalise,
     shape_features,
 )
+from graphroute.pillars.problem_features import PROBLEM_DIM, problem_features
 from graphroute.pillars.semantic import SemanticRouter
 
 LABEL = "in-domain, cross-validated (5 folds by question)"
 SOURCE = "lm-sys/RouteLLM routellm/evals (Apache-2.0, commit 0b64fdaf), decontaminated"
 BENCHMARKS = ("gsm8k", "mmlu")
 
-# name → (estimator kind, use shape features), each scored by expected strong-over-weak gain
-# (what `graphroute score` outputs). "graphroute" repeats the configuration `graphroute train`
-# fits; "difficulty" is that configuration ranked by 1 − P(weak ok) (the pillar's difficulty).
-CANDIDATES: dict[str, tuple[str, bool]] = {
-    "knn": ("knn", False),
-    "logistic": ("logistic", False),
-    "knn+shape": ("knn", True),
-    "logistic+shape": ("logistic", True),
+# name → (estimator kind, features appended: "", "+shape" or "+shape2"), each scored by expected
+# strong-over-weak gain (what `graphroute score` outputs). "graphroute" repeats the configuration
+# `graphroute train` fits; "difficulty" is that configuration ranked by 1 − P(weak ok) (the
+# pillar's difficulty).
+CANDIDATES: dict[str, tuple[str, str]] = {
+    "knn": ("knn", ""),
+    "logistic": ("logistic", ""),
+    "knn+shape": ("knn", "+shape"),
+    "logistic+shape": ("logistic", "+shape"),
+    "logistic+shape2": ("logistic", "+shape2"),
 }
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def features(base: np.ndarray, shape: np.ndarray, with_shape: bool) -> np.ndarray:
-    """The vectors ``ShapeEncoder`` would produce, built from cached parts."""
-    return normalise(np.hstack([base, SHAPE_WEIGHT * shape])) if with_shape else base
+def features(base: np.ndarray, shape: np.ndarray, problem: np.ndarray, suffix: str) -> np.ndarray:
+    """The vectors ``ShapeEncoder`` would produce for ``suffix``, built from parts computed once."""
+    if not suffix:
+        return base
+    parts = [base, SHAPE_WEIGHT * shape] + ([SHAPE_WEIGHT * problem] if suffix == "+shape2" else [])
+    return normalise(np.hstack(parts))
 
 
 def cross_validated(table: OutcomeTable, x: np.ndarray, kind: str, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,15 +100,15 @@ def cross_validated(table: OutcomeTable, x: np.ndarray, kind: str, folds: np.nda
 def evaluate(table: OutcomeTable, base: np.ndarray, *, seed: int) -> dict[str, dict[str, float]]:
     (weak_model,), (strong_model,) = reference_tiers(table)
     weak, strong = table.column(weak_model), table.column(strong_model)
-    shape = shape_features(table.prompts)
+    shape, problem = shape_features(table.prompts), problem_features(table.prompts)
     folds = group_folds(table.prompts, 5, seed=seed)
     results: dict[str, dict[str, float]] = {}
-    for name, (kind, with_shape) in CANDIDATES.items():
+    for name, (kind, suffix) in CANDIDATES.items():
         started = time.perf_counter()
-        scores, difficulty = cross_validated(table, features(base, shape, with_shape), kind, folds)
+        scores, difficulty = cross_validated(table, features(base, shape, problem, suffix), kind, folds)
         results[name] = routing_curve(scores, weak, strong).summary()
         results[name]["seconds"] = time.perf_counter() - started
-        if (kind, with_shape) == DEFAULT_ROUTER:
+        if (kind, suffix) == DEFAULT_ROUTER:
             results["graphroute"] = dict(results[name])
             results["difficulty"] = routing_curve(difficulty, weak, strong).summary()
     lengths = np.array([len(p) for p in table.prompts], dtype=float)
@@ -192,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{n} {'met' if ok else 'NOT met'}" for n, ok in goal.items())
         )
     print(
-        f"graphroute = {DEFAULT_ROUTER[0]}{' + shape features' if DEFAULT_ROUTER[1] else ''} on each encoder "
-        f"(SHAPE_DIM={SHAPE_DIM}); library default encoder: {DEFAULT_ENCODER}; CPT in % of calls to the strong model"
+        f"graphroute = {DEFAULT_ROUTER[0]} with features '{DEFAULT_ROUTER[1]}' on each encoder "
+        f"(SHAPE_DIM={SHAPE_DIM}, PROBLEM_DIM={PROBLEM_DIM}); library default encoder: {DEFAULT_ENCODER}; "
+        "CPT in % of calls to the strong model"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,16 @@ import numpy as np
 from graphroute.errors import ConfigError
 from graphroute.evaluation.data import OutcomeTable, load_outcomes
 from graphroute.paths import data_dir
-from graphroute.pillars.encoders import STATIC_NAME, Encoder, ShapeEncoder, encoder_for, encoder_name, probe_vectors
+from graphroute.pillars.encoders import (
+    SHAPE2_SUFFIX,
+    SHAPE_SUFFIX,
+    STATIC_NAME,
+    Encoder,
+    encoder_for,
+    encoder_name,
+    probe_vectors,
+    split_shape,
+)
 from graphroute.pillars.semantic import (
     ESTIMATORS,
     ROUTER_FILE,
@@ -41,8 +50,9 @@ from graphroute.pillars.semantic import (
 
 DATA_ENV = "GRAPHROUTE_TRAINING_DATA"
 # What `graphroute train` and the default router fit, chosen by benchmarks/routellm_eval.py
-# (see benchmarks/RESULTS.md): (estimator kind, append shape features to the embedding).
-DEFAULT_ROUTER: tuple[str, bool] = ("logistic", True)
+# (see benchmarks/RESULTS.md): (estimator kind, features appended to the embedding: "" none,
+# "+shape" six prompt-shape features, "+shape2" those and thirteen word-problem features).
+DEFAULT_ROUTER: tuple[str, str] = ("logistic", "+shape2")
 DEFAULT_ESTIMATOR = DEFAULT_ROUTER[0]
 # The sentence encoder under the default router: the static (distilled MiniLM) one meets the
 # semantic pillar's latency goal (p50 ≤ 5 ms) where MiniLM does not, at < 0.01 APGR less.
@@ -51,10 +61,12 @@ DEFAULT_ENCODER = STATIC_NAME
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {"knn": {"k": 100, "temperature": 1.0}, "logistic": {"l2": 1000.0}}
 
 
-def training_encoder(shape: bool = DEFAULT_ROUTER[1], *, base: str = DEFAULT_ENCODER) -> Encoder:
-    """The ``base`` encoder (a name or alias: ``static``, ``minilm``), with shape features appended when ``shape``."""
-    encoder = encoder_for(encoder_name(base).removesuffix("+shape"))
-    return ShapeEncoder(encoder) if shape else encoder
+def training_encoder(features: str = DEFAULT_ROUTER[1], *, base: str = DEFAULT_ENCODER) -> Encoder:
+    """The ``base`` encoder (a name or alias: ``static``, ``minilm``) with ``features`` appended
+    (``""``, ``"+shape"`` or ``"+shape2"``)."""
+    if features not in ("", SHAPE_SUFFIX, SHAPE2_SUFFIX):
+        raise ConfigError(f"features {features!r}: use '', {SHAPE_SUFFIX!r} or {SHAPE2_SUFFIX!r}")
+    return encoder_for(split_shape(encoder_name(base))[0] + features)
 
 
 def make_estimator(kind: str = DEFAULT_ESTIMATOR, **params: float) -> SuccessEstimator:

@@ -203,18 +203,37 @@ def shape_features(texts: Sequence[str]) -> np.ndarray:
 class ShapeEncoder:
     """A sentence encoder with ``shape_features`` appended (weighted so cosine stays topical).
 
-    Usage: ``ShapeEncoder(default_encoder())``; its name is the base name plus ``+shape``, so
-    a router trained with it asks for the same encoder when loaded.
+    With ``problem=True`` the word-problem features of ``problem_features`` follow them. Usage:
+    ``ShapeEncoder(encoder_for("static"), problem=True)``; its name is the base name plus
+    ``+shape`` (``+shape2`` with problem features), so a router trained with it asks for the
+    same encoder when loaded.
     """
 
-    def __init__(self, base: Encoder, *, weight: float = SHAPE_WEIGHT) -> None:
-        self.base, self.weight = base, weight
-        self.name = f"{base.name}+shape"
-        self.dim = base.dim + SHAPE_DIM
+    def __init__(self, base: Encoder, *, weight: float = SHAPE_WEIGHT, problem: bool = False) -> None:
+        from graphroute.pillars.problem_features import PROBLEM_DIM
+
+        self.base, self.weight, self.problem = base, weight, problem
+        self.name = f"{base.name}{SHAPE2_SUFFIX if problem else SHAPE_SUFFIX}"
+        self.dim = base.dim + SHAPE_DIM + (PROBLEM_DIM if problem else 0)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        embedded = self.base.encode(texts)
-        return normalise(np.hstack([embedded, self.weight * shape_features(texts)]))
+        from graphroute.pillars.problem_features import problem_features
+
+        parts = [self.base.encode(texts), self.weight * shape_features(texts)]
+        if self.problem:
+            parts.append(self.weight * problem_features(texts))
+        return normalise(np.hstack(parts))
+
+
+SHAPE_SUFFIX, SHAPE2_SUFFIX = "+shape", "+shape2"
+
+
+def split_shape(name: str) -> tuple[str, str]:
+    """``("all-MiniLM-L6-v2", "+shape2")`` for ``"all-MiniLM-L6-v2+shape2"``; suffix ``""`` when none."""
+    for suffix in (SHAPE2_SUFFIX, SHAPE_SUFFIX):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix), suffix
+    return name, ""
 
 
 _MINILM: MiniLMEncoder | None = None
@@ -251,16 +270,18 @@ ENCODER_ALIASES = {"minilm": MINILM_NAME, "static": STATIC_NAME}
 
 
 def encoder_name(name: str) -> str:
-    """The full encoder name for a name or alias (``minilm``, ``static``, ``…+shape``)."""
-    base, shape = (name.removesuffix("+shape"), "+shape") if name.endswith("+shape") else (name, "")
-    return ENCODER_ALIASES.get(base, base) + shape
+    """The full encoder name for a name or alias (``minilm``, ``static``, ``…+shape``, ``…+shape2``)."""
+    base, suffix = split_shape(name)
+    return ENCODER_ALIASES.get(base, base) + suffix
 
 
 def encoder_for(name: str) -> Encoder:
-    """The encoder a saved router names (or an alias): MiniLM (cached) or static, optionally ``+shape``."""
-    name = encoder_name(name)
-    if name.endswith("+shape"):
-        return ShapeEncoder(encoder_for(name.removesuffix("+shape")))
+    """The encoder a saved router names (or an alias): MiniLM (cached) or static, optionally
+    with shape features (``+shape``) or shape and word-problem features (``+shape2``)."""
+    base, suffix = split_shape(encoder_name(name))
+    if suffix:
+        return ShapeEncoder(encoder_for(base), problem=suffix == SHAPE2_SUFFIX)
+    name = base
     if name == MINILM_NAME:
         return default_encoder()
     if name == STATIC_NAME:
@@ -268,7 +289,7 @@ def encoder_for(name: str) -> Encoder:
     from graphroute.errors import ConfigError
 
     known = ", ".join(f"{full!r} ({alias})" for alias, full in ENCODER_ALIASES.items())
-    raise ConfigError(f"unknown encoder {name!r}; graphroute ships {known}, each optionally with '+shape'")
+    raise ConfigError(f"unknown encoder {name!r}; graphroute ships {known}, each optionally with '+shape' or '+shape2'")
 
 
 # Fixed sentences whose vectors a router saves: if the encoder of the same name later gives

@@ -48,6 +48,7 @@ from graphroute.pillars.encoders import (
     encoder_for,
     normalise,
     probe_agreement,
+    split_shape,
 )
 
 ESTIMATOR_FILE = "estimator.json"
@@ -292,7 +293,7 @@ class SemanticRouter:
             raise ConfigError(f"strong models {list(strong)} must pair one-to-one with weak models {list(weak)}")
         self.estimator = estimator
         self.encoder_name = encoder_name
-        self.coverage_bounds = COVERAGE_BOUNDS.get(encoder_name.removesuffix("+shape"), (COVERAGE_LOW, COVERAGE_HIGH))
+        self.coverage_bounds = COVERAGE_BOUNDS.get(split_shape(encoder_name)[0], (COVERAGE_LOW, COVERAGE_HIGH))
         self.weak = list(weak)
         self.strong = list(strong)
         self.exemplars = None if exemplars is None else normalise(exemplars)

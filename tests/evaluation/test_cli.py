@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from graphroute.cli import app
 from graphroute.evaluation.training import DATA_ENV, default_router_dir
+from graphroute.pillars.encoders import STATIC_NAME
 
 pytest.importorskip("sentence_transformers")
 
@@ -99,10 +100,10 @@ def test_a_default_router_trained_with_another_encoder_is_retrained(
     monkeypatch.setenv(DATA_ENV, str(routellm_dir.parent))
     old = train_router(load_outcomes([routellm_dir]), encoder=training_encoder(base="minilm"))
     old.save(default_router_dir())  # as left by a version whose default encoder was MiniLM
-    assert old.encoder_name == "all-MiniLM-L6-v2+shape"
+    assert old.encoder_name == "all-MiniLM-L6-v2+shape2"
 
     router = default_router()
-    assert router.encoder_name == training_encoder().name == "all-MiniLM-L6-v2-static256+shape"
+    assert router.encoder_name == training_encoder().name == STATIC_NAME + "+shape2"
     saved = json.loads((default_router_dir() / "router.json").read_text(encoding="utf-8"))
     assert saved["encoder"] == router.encoder_name  # re-embedded on disk too, not only in memory
     prompts = write_prompts(tmp_path / "p.jsonl", UNSEEN)

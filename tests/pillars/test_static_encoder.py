@@ -98,11 +98,13 @@ def test_a_static_router_refuses_minilm_and_a_minilm_router_refuses_static(table
     train_router(table, encoder=training_encoder(base="minilm")).save(tmp_path / "minilm")
     static_router = SemanticRouter.load(tmp_path / "static")
     minilm_router = SemanticRouter.load(tmp_path / "minilm")
-    assert static_router.encoder_name == STATIC_NAME + "+shape"
-    with pytest.raises(ConfigError, match=rf"trained with encoder '{STATIC_NAME}\+shape'.*'{MINILM_NAME}\+shape'"):
-        SemanticPillar(static_router, encoder=encoder_for("minilm+shape")).score(ask("hi"))
-    with pytest.raises(ConfigError, match=rf"trained with encoder '{MINILM_NAME}\+shape'"):
-        SemanticPillar(minilm_router, encoder=encoder_for("static+shape")).score(ask("hi"))
+    assert static_router.encoder_name == STATIC_NAME + "+shape2"
+    with pytest.raises(ConfigError, match=rf"trained with encoder '{STATIC_NAME}\+shape2'.*'{MINILM_NAME}\+shape2'"):
+        SemanticPillar(static_router, encoder=encoder_for("minilm+shape2")).score(ask("hi"))
+    with pytest.raises(ConfigError, match=rf"trained with encoder '{MINILM_NAME}\+shape2'"):
+        SemanticPillar(minilm_router, encoder=encoder_for("static+shape2")).score(ask("hi"))
+    with pytest.raises(ConfigError, match=rf"trained with encoder '{STATIC_NAME}\+shape2'.*'{STATIC_NAME}\+shape'"):
+        SemanticPillar(static_router, encoder=encoder_for("static+shape")).score(ask("hi"))  # other features
 
     # Left to pick its own encoder, each router scores with the one it was trained with.
     for router in (static_router, minilm_router):
@@ -129,7 +131,7 @@ def test_a_router_refuses_an_encoder_rebuilt_under_the_same_name(table: OutcomeT
 
     router = SemanticRouter.load(router_dir)
     with pytest.raises(ConfigError, match=r"no longer gives the vectors this router was trained on.*retrain"):
-        SemanticPillar(router, encoder=ShapeEncoder(impostor)).score(ask("hi"))
+        SemanticPillar(router, encoder=ShapeEncoder(impostor, problem=True)).score(ask("hi"))
     assert SemanticPillar(router).score(ask("hi")).pillar == "semantic"  # the real one still passes
 
 
