@@ -22,6 +22,9 @@ def train(
     more: Annotated[list[Path] | None, typer.Argument(help="More data paths (so `--data a b` works).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Router directory to write.")] = None,
     estimator: Annotated[str, typer.Option(help="knn or logistic.")] = "knn",
+    encoder: Annotated[
+        str, typer.Option(help="Sentence encoder: static (default, ~0.2 ms a prompt) or minilm (a transformer).")
+    ] = "static",
     weak: Annotated[
         list[str] | None, typer.Option("--weak", help="Reference weak model(s); default: cheapest per source.")
     ] = None,
@@ -29,7 +32,13 @@ def train(
 ) -> None:
     """Fit a router on per-question outcomes and save it (use it with `graphroute score --router DIR`)."""
     from graphroute.evaluation.data import load_outcomes
-    from graphroute.evaluation.training import default_router, default_router_dir, make_estimator, train_router
+    from graphroute.evaluation.training import (
+        default_router,
+        default_router_dir,
+        make_estimator,
+        train_router,
+        training_encoder,
+    )
 
     try:
         if default:
@@ -42,7 +51,9 @@ def train(
                 raise typer.Exit(2)
             table = load_outcomes(paths)
             typer.echo(f"embedding {len(table)} prompts × {len(table.models)} models...", err=True)
-            router = train_router(table, estimator=make_estimator(estimator), weak=weak)
+            router = train_router(
+                table, encoder=training_encoder(base=encoder), estimator=make_estimator(estimator), weak=weak
+            )
             target = router.save(out)
     except GraphRouteError as error:
         typer.echo(f"error: {error}", err=True)

@@ -112,3 +112,19 @@ def test_a_default_router_trained_with_another_encoder_is_retrained(
     )
     assert scored.exit_code == 0, scored.output
     assert len(read_scores(tmp_path / "s")) == len(UNSEEN)
+
+
+def test_train_with_minilm_then_score_with_the_encoder_it_recorded(routellm_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "minilm-router"
+    trained = runner.invoke(app, ["train", "--data", str(routellm_dir), "--out", str(out), "--encoder", "minilm"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((out / "router.json").read_text(encoding="utf-8"))["encoder"] == "all-MiniLM-L6-v2+shape2"
+    prompts = write_prompts(tmp_path / "p.jsonl", UNSEEN)
+    scored = runner.invoke(
+        app, ["score", "--router", str(out), "--input", str(prompts), "--output", str(tmp_path / "s")]
+    )
+    assert scored.exit_code == 0, scored.output
+    scores = read_scores(tmp_path / "s")
+    assert scores[1] > scores[0] and scores[1] > scores[2]
+    unknown = runner.invoke(app, ["train", "--data", str(routellm_dir), "--out", str(out), "--encoder", "glove"])
+    assert unknown.exit_code == 1 and "unknown encoder 'glove'" in unknown.output
