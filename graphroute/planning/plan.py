@@ -213,10 +213,10 @@ class Plan:
             success = bins.row(difficulty if difficulty is not None else 0.5)
         else:  # nothing known about this call: the cheapest model
             success = np.zeros(len(self.prices))
-        if self.carryover is not None:
-            success = self.carryover.adjust(success, self.known_results(state, node))
         likelihood = self.contexts.likelihood(success)
-        path = [np.array([self.workflow.evidence(state, e) for e in self.expectations])] if state.calls else []
+        if self.carryover is not None:  # after the context evidence, which reads the estimates as given
+            success = self.carryover.adjust(success, self.known_results(state, node))
+        path = [np.array([self.workflow.evidence(state, e, node) for e in self.expectations])] if state.calls else []
         posterior = self.contexts.posterior([*state.evidence, likelihood, *path])
         value, saving = self.marginal(node, state, posterior)
         tokens_in = input_tokens if input_tokens is not None else (bins.input_tokens if bins else 0.0)

@@ -111,8 +111,9 @@ class Part(ABC):
         """``(value, saving)`` of a call in ``slot`` before the run starts (given it is reached)."""
         return self.marginal(slot[0], expect, EMPTY)
 
-    def evidence(self, state: RunState, expect: Expect) -> float:
-        """How likely the path the run took is under ``expect`` (for telling kinds of runs apart)."""
+    def evidence(self, state: RunState, expect: Expect, upcoming: str | None = None) -> float:
+        """How likely the path the run took (up to the call about to be made on ``upcoming``) is
+        under ``expect`` — for telling kinds of runs apart."""
         return 1.0
 
     def verdicts(self, state: RunState, upcoming: str | None = None) -> list[tuple[str, int, bool]]:
@@ -270,11 +271,16 @@ class Retry(Part):
         # A catch buys another attempt: worth its success, and it costs its spend.
         return wrong * later_success, -wrong * later_spend
 
-    def evidence(self, state: RunState, expect: Expect) -> float:
-        # Each re-visit of the solver means the critic rejected the previous answer: likelier
-        # where critics catch more (the answer's own chance of being wrong is the same everywhere).
-        rejections = max(len(state.made(self.solver)) - 1, 0)
-        return prod(expect[(self.critic, a)].success for a in range(1, rejections + 1))
+    def evidence(self, state: RunState, expect: Expect, upcoming: str | None = None) -> float:
+        # Each re-visit of the solver means the critic rejected the previous answer: the answer
+        # was wrong and the critic caught it — likelier where answers fail more and critics catch
+        # more. Per-question estimates often miss how much harder one kind of task is than
+        # another; the plan's per-context expectations (from known outcomes) do not.
+        rejections = len(self.verdicts(state, upcoming)) // 2
+        return prod(
+            (1.0 - expect[(self.solver, a)].success) * expect[(self.critic, a)].success
+            for a in range(1, min(rejections, self.attempts) + 1)
+        )
 
     def verdicts(self, state: RunState, upcoming: str | None = None) -> list[tuple[str, int, bool]]:
         # The solver is only called again after a rejection, and a rejection happens only when
@@ -356,9 +362,9 @@ class Workflow:
         others = prod(other.success(expect, EMPTY) for other in self.parts if other is not part)
         return value * others, saving
 
-    def evidence(self, state: RunState, expect: Expect) -> float:
+    def evidence(self, state: RunState, expect: Expect, upcoming: str | None = None) -> float:
         """How likely the run's path so far is under ``expect`` (verdicts seen as re-visits)."""
-        return prod(part.evidence(state, expect) for part in self.parts)
+        return prod(part.evidence(state, expect, upcoming) for part in self.parts)
 
     def verdicts(self, state: RunState, upcoming: str | None = None) -> list[tuple[str, int, bool]]:
         """Every call whose result the run's path has revealed (e.g. an answer a critic rejected),

@@ -7,7 +7,7 @@ import pytest
 
 from graphroute.planning import NodeDemand, PoolPrices, RunState, Workflow, solve
 from graphroute.planning.carryover import Carryover
-from graphroute.planning.structure import Retry
+from graphroute.planning.structure import Expectation, Retry
 
 from .conftest import typical
 
@@ -91,3 +91,19 @@ def test_many_sample_calls_plan_within_a_budget_and_a_cloud_share(target: float)
 
     assert by_budget.expected_cost <= target * richest * (1 + 1e-9)
     assert by_share.cloud_share <= target + 1e-9
+
+
+def test_a_rejection_is_likelier_where_answers_fail_more() -> None:
+    loop = Retry("solve", "critic", 3)
+    slots = [(node, a) for a in (1, 2, 3) for node in ("solve", "critic")]
+    easy = {slot: Expectation(0.9 if slot[0] == "solve" else 0.8, 1.0) for slot in slots}
+    hard = {slot: Expectation(0.1 if slot[0] == "solve" else 0.8, 1.0) for slot in slots}
+    state = RunState()
+    state.record("solve", 0.5, model=0)
+    state.record("critic", 0.8, model=0)
+
+    before = [loop.evidence(state, e) for e in (easy, hard)]
+    after = [loop.evidence(state, e, upcoming="solve") for e in (easy, hard)]
+
+    assert before == [1.0, 1.0]  # the answer may yet be accepted
+    assert after == pytest.approx([0.1 * 0.8, 0.9 * 0.8])  # wrong, and caught
