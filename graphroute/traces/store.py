@@ -337,7 +337,7 @@ class TraceStore:
     def count(self, table: Literal["runs", "calls", "node_runs", "feedback"]) -> int:
         if table not in _TABLES:
             raise ValueError(f"unknown table {table!r}")
-        return int(next(iter(self._fetch(f"SELECT COUNT(*) AS n FROM {table}")[0].values())))
+        return int(self._fetch(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file: ``"ok"`` or a description of the damage."""
