@@ -140,8 +140,8 @@ class RoutingConfig(_Strict):
 class StorageConfig(_Strict):
     """Where an app's state lives: a path keeps the local default, a URL a backend many workers share."""
 
-    traces: str | None = Field(None, description="trace store: a SQLite path or a postgresql:// URL")
-    cache: str | None = Field(None, description="node and answer caches (when caching is on): a directory or redis://")
+    traces: str | None = Field(default=None, description="trace store: a SQLite path or a postgresql:// URL")
+    cache: str | None = Field(default=None, description="node and answer caches (when caching is on): a directory or redis://")
 
 
 class PoolConfig(_Strict):
