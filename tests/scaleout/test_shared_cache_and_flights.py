@@ -3,6 +3,7 @@ request in flight on one worker is not sent again by another (cross-process sing
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import threading
 import time
@@ -10,13 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import HumanMessage
+from langchain_openai import ChatOpenAI
+from langgraph.graph import END, START, StateGraph
 
 from graphroute import ModelPool, optimize
 from graphroute.cache import CacheConfig
 from graphroute.scaleout import open_single_flight
 from graphroute.scaleout.redis_cache import RedisNodeCache, RedisResponseCache
 from graphroute.testing import Reply, ScriptedProvider
-from tests.cache.test_response_cache import qa_graph
+from tests.cache.test_response_cache import QA, qa_graph
 
 
 @pytest.fixture
@@ -148,3 +152,30 @@ def test_a_flight_needs_a_redis_url(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="single flight: a local path is not supported here"):
         open_single_flight(str(tmp_path))
+
+
+def async_qa_graph() -> StateGraph:
+    async def answer(state: QA) -> QA:
+        reply = await ChatOpenAI(model="gpt-4o", temperature=0.0).ainvoke([HumanMessage(state["question"])])
+        return {"answers": [str(reply.content)]}
+
+    graph = StateGraph(QA)
+    graph.add_node("answer", answer)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    return graph
+
+
+async def test_async_runs_on_two_workers_share_one_flight_too(
+    pool: ModelPool, provider: ScriptedProvider, redis_url: str, tmp_path: Path
+) -> None:
+    apps = [
+        optimize(async_qa_graph(), pool=pool, cache=CacheConfig(path=redis_url, nodes=()), traces=tmp_path / f"{n}.db")
+        for n in ("a", "b")
+    ]
+
+    results = await asyncio.gather(*(app.ainvoke({"question": "Capital of Italy?"}) for app in apps))
+
+    assert len(provider.requests) == 1
+    assert [result["answers"] for result in results] == [["Paris"], ["Paris"]]
+    assert sorted(app.last_run.calls[0].deduped for app in apps) == [False, True]
