@@ -2,7 +2,8 @@
 
 - ``structure``: how a run's success depends on its calls (``Workflow`` of ``Step``,
   ``Quorum``, ``Retry``) — the value of each call given what the run knows;
-- ``plan``: ``solve(...)`` → ``Plan`` (Lagrangian relaxation, bisection on λ for the budget);
+- ``solver``: ``solve(...)`` → ``Plan`` (Lagrangian relaxation, a secant search on λ for the budget);
+  ``Planner`` keeps the prepared problem for re-plans; ``carryover``: what revealed results say;
 - ``router``: ``PlannedRouter``, the plan applied live; ``pacing``: ``BudgetPacer``;
 - ``baselines``: the strategies the plan is measured against; ``curves``: how they compare.
 """
@@ -13,7 +14,7 @@ from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Ladder, NodeDemand, Plan
 from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
 from graphroute.planning.router import PlannedRouter
-from graphroute.planning.solver import solve
+from graphroute.planning.solver import Planner, solve
 from graphroute.planning.structure import Quorum, Retry, RunState, Step, Workflow
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "NodeDemand",
     "Plan",
     "PlannedRouter",
+    "Planner",
     "PoolPrices",
     "Quorum",
     "Retry",

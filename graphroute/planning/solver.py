@@ -344,6 +344,110 @@ def _bins(demand: NodeDemand) -> NodeBins:
     return NodeBins(edges, success, float(demand.input_tokens.mean()), float(demand.output_tokens))
 
 
+class Planner:
+    """One workflow's planning problem, prepared once and solved again as budgets move.
+
+    Building the problem (every node's curve per run context, the difficulty bins) is about
+    half the work of a cold ``solve``; a re-plan between runs reuses it and starts the search
+    for λ next to the last one it found.
+
+    Usage::
+
+        planner = Planner(workflow, demands, prices)
+        plan = planner.solve(budget_usd=0.002)
+        plan = planner.solve(budget_usd=0.0018)   # a re-plan: tens of milliseconds
+    """
+
+    def __init__(self, workflow: Workflow, demands: Mapping[str, NodeDemand], prices: PoolPrices) -> None:
+        self.workflow, self.prices = workflow, prices
+        self.problem = _Problem(workflow, demands, prices)
+        self.bins = {node: _bins(demands[node]) for node in workflow.nodes()}
+        self._last: tuple[float, list[Expect]] | None = None
+
+    def solve(
+        self,
+        *,
+        budget_usd: float | None = None,
+        cloud_share: float | None = None,
+        lam: float | None = None,
+        iterations: int = 30,
+        tolerance: float = 0.01,
+        carryover: Carryover | None = None,
+    ) -> Plan:
+        """See ``solve``."""
+        if sum(x is not None for x in (budget_usd, cloud_share, lam)) != 1:
+            raise ConfigError("solve() needs exactly one of budget_usd, cloud_share or lam")
+        problem = self.problem
+        feasible = True
+        warm: list[Expect] | None = None
+        limit: float | None = None
+        if lam is None:
+            limit = float(budget_usd if budget_usd is not None else cloud_share)  # type: ignore[arg-type]
+            position = 1 if budget_usd is not None else 3
+
+            def gap(log_lam: float, start: list[Expect] | None) -> tuple[float, list[Expect]]:
+                """log(measured / limit): positive while λ is too small (spends too much)."""
+                result = problem.measure(float(np.exp(log_lam)), start, rough=True, share=position == 3)
+                measured = float(result[position])  # type: ignore[arg-type]
+                if measured <= limit * (1 + 1e-9):
+                    return min(np.log(max(measured, 1e-300) / max(limit, 1e-300)), 0.0), result[0]  # type: ignore[return-value]
+                return max(np.log(measured / max(limit, 1e-300)), 1e-12), result[0]  # type: ignore[return-value]
+
+            log_lam, warm, feasible = self._find(gap, iterations, tolerance)
+            lam = float(np.exp(log_lam))
+        # Start from the expectations the search accepted: the fixed point it measured.
+        expects, cost, success, share = problem.measure(lam, warm)
+        if limit is not None and feasible:
+            # The search steers on rough fixed points; if the exact one lands over the limit, give
+            # up a little more success until it fits (a few small steps up in λ at most).
+            step = tolerance
+            for _ in range(12):
+                if (cost if budget_usd is not None else share) <= limit * (1 + 1e-9):
+                    break
+                lam *= float(np.exp(step))
+                step *= 2
+                expects, cost, success, share = problem.measure(lam, expects)
+        self._last = (float(np.log(lam)), expects)
+        return Plan(
+            workflow=self.workflow,
+            prices=self.prices,
+            lam=lam,
+            slots=problem.slot_plans(lam, expects),
+            bins=self.bins,
+            expected_cost=cost,
+            expected_success=success,
+            cloud_share=share,
+            contexts=problem.contexts,
+            expectations=tuple(expects),
+            budget_usd=budget_usd,
+            target_cloud_share=cloud_share,
+            feasible=feasible,
+            carryover=carryover,
+        )
+
+    def _find(
+        self, gap: Callable[[float, list[Expect] | None], tuple[float, list[Expect]]], iterations: int, tolerance: float
+    ) -> tuple[float, list[Expect] | None, bool]:
+        """(log λ, its fixed point, feasible): near the last plan's λ when that brackets the limit."""
+        if self._last is not None:
+            centre, start = self._last
+            lo, hi = max(centre - 1.0, np.log(LAMBDA_RANGE[0])), min(centre + 1.0, np.log(LAMBDA_RANGE[1]))
+            g_lo, _ = gap(lo, start)
+            g_hi, warm = gap(hi, start)
+            if g_lo > 0 >= g_hi:
+                _, (found, warm) = _search(gap, lo, hi, g_lo, g_hi, warm, iterations, tolerance)
+                return found, warm, True
+        lo, hi = np.log(LAMBDA_RANGE[0]), np.log(LAMBDA_RANGE[1])
+        g_lo, warm = gap(lo, None)
+        if g_lo <= 0:
+            return lo, warm, True  # even the best models fit
+        g_hi, warm = gap(hi, None)
+        if g_hi > 0:
+            return hi, warm, False  # not even the cheapest plan fits: show it
+        _, (found, warm) = _search(gap, lo, hi, g_lo, g_hi, warm, iterations, tolerance)
+        return found, warm, True
+
+
 def solve(
     workflow: Workflow,
     demands: Mapping[str, NodeDemand],
@@ -362,62 +466,16 @@ def solve(
     fraction of calls on cloud models) or ``lam`` (fixed trade-off: success per dollar).
     ``tolerance``: how close (in log λ) the search for λ gets to the budget's boundary.
     ``carryover``: how revealed results (a critic's rejection) change the run's next estimates,
-    applied by the plan's live decisions (``Plan.decide``).
+    applied by the plan's live decisions (``Plan.decide``). To re-plan the same workflow often,
+    keep a ``Planner``.
     """
     if sum(x is not None for x in (budget_usd, cloud_share, lam)) != 1:
         raise ConfigError("solve() needs exactly one of budget_usd, cloud_share or lam")
-    problem = _Problem(workflow, demands, prices)
-    feasible = True
-    warm: list[Expect] | None = None
-    limit: float | None = None
-    if lam is None:
-        limit = float(budget_usd if budget_usd is not None else cloud_share)  # type: ignore[arg-type]
-        position = 1 if budget_usd is not None else 3
-
-        def gap(log_lam: float, start: list[Expect] | None) -> tuple[float, list[Expect]]:
-            """log(measured / limit): positive while λ is too small (spends too much)."""
-            result = problem.measure(float(np.exp(log_lam)), start, rough=True, share=position == 3)
-            measured = float(result[position])  # type: ignore[arg-type]
-            if measured <= limit * (1 + 1e-9):
-                return min(np.log(max(measured, 1e-300) / max(limit, 1e-300)), 0.0), result[0]  # type: ignore[return-value]
-            return max(np.log(measured / max(limit, 1e-300)), 1e-12), result[0]  # type: ignore[return-value]
-
-        lo, hi = np.log(LAMBDA_RANGE[0]), np.log(LAMBDA_RANGE[1])
-        g_lo, warm = gap(lo, None)
-        if g_lo > 0:
-            g_hi, warm = gap(hi, None)
-            feasible = g_hi <= 0
-            lo, hi = _search(gap, lo, hi, g_lo, g_hi, warm, iterations if feasible else 0, tolerance)
-            warm = hi[1]
-            hi = hi[0]
-        else:
-            hi = lo  # even the best models fit
-        lam = float(np.exp(hi))
-    # Start from the expectations the search accepted: the fixed point it measured.
-    expects, cost, success, share = problem.measure(lam, warm)
-    if limit is not None and feasible:
-        # The search steers on rough fixed points; if the exact one lands over the limit, give
-        # up a little more success until it fits (a few small steps up in λ at most).
-        step = tolerance
-        for _ in range(12):
-            if (cost if budget_usd is not None else share) <= limit * (1 + 1e-9):
-                break
-            lam *= float(np.exp(step))
-            step *= 2
-            expects, cost, success, share = problem.measure(lam, expects)
-    return Plan(
-        workflow=workflow,
-        prices=prices,
-        lam=lam,
-        slots=problem.slot_plans(lam, expects),
-        bins={node: _bins(demands[node]) for node in workflow.nodes()},
-        expected_cost=cost,
-        expected_success=success,
-        cloud_share=share,
-        contexts=problem.contexts,
-        expectations=tuple(expects),
+    return Planner(workflow, demands, prices).solve(
         budget_usd=budget_usd,
-        target_cloud_share=cloud_share,
-        feasible=feasible,
+        cloud_share=cloud_share,
+        lam=lam,
+        iterations=iterations,
+        tolerance=tolerance,
         carryover=carryover,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphroute.planning import NodeDemand, PoolPrices, RunState, Workflow, solve
+from graphroute.planning import NodeDemand, Planner, PoolPrices, RunState, Workflow, solve
 from graphroute.planning.carryover import Carryover
 from graphroute.planning.structure import Expectation, Retry
 
@@ -91,6 +91,11 @@ def test_many_sample_calls_plan_within_a_budget_and_a_cloud_share(target: float)
 
     assert by_budget.expected_cost <= target * richest * (1 + 1e-9)
     assert by_share.cloud_share <= target + 1e-9
+    planner = Planner(workflow, demands, prices)
+    for budget in (target * richest, 0.9 * target * richest, target * richest):  # re-plans as the budget moves
+        again = planner.solve(budget_usd=budget)
+        assert again.expected_cost <= budget * (1 + 1e-9)
+        assert again.expected_cost >= 0.97 * solve(workflow, demands, prices, budget_usd=budget).expected_cost
 
 
 def test_a_rejection_is_likelier_where_answers_fail_more() -> None:
