@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -136,8 +137,8 @@ def main() -> None:
     args = parser.parse_args()
 
     redis_url, postgres_url, stop = servers(args)
+    scratch = Path(tempfile.mkdtemp(prefix="graphroute-bench-"))
     try:
-        scratch = Path(tempfile.mkdtemp(prefix="graphroute-bench-"))
         local = Setup("local", scratch / "bandit.sqlite", open_spend_ledger(None), open_trace_store(scratch / "t.db"))
         shared = Setup(
             "shared",
@@ -154,8 +155,11 @@ def main() -> None:
         for index in range(args.calls):  # alternate call by call: both see the same machine load
             for setup in (local, shared) if index % 2 == 0 else (shared, local):
                 setup.call(PROMPTS[index % len(PROMPTS)], draw)
+        for setup in (local, shared):
+            setup.store.close()
     finally:
         stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
     results: dict[str, Any] = {"calls": args.calls}
     for part in ("decision", "trace", "total"):

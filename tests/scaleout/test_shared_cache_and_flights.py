@@ -109,7 +109,7 @@ def _flight_worker(url: str, results: multiprocessing.Queue) -> None:  # type: i
 def test_four_processes_with_one_request_in_flight_do_the_work_once(redis_url: str) -> None:
     import redis
 
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")  # graphroute already imported: starts in ms, not seconds
     results = context.Queue()
     processes = [context.Process(target=_flight_worker, args=(redis_url, results)) for _ in range(4)]
     for process in processes:
