@@ -201,3 +201,63 @@ def test_the_server_keeps_every_canary_local(setting: Setting) -> None:
     assert setting.reached_local() == list(CANARIES)
     assert set(statuses) <= {200, 502} and 200 in statuses  # a failed local call is an error, not a leak
     assert setting.control_reached_cloud()
+
+
+# -- routers without a rules pillar ---------------------------------------------------------------
+# Node pins, the default router and the server's pass-through never run the rules pillar; the
+# privacy guard in dispatch holds for them too: the request moves to a local model.
+
+
+@pytest.fixture
+def cloud_first(setting: Setting) -> ModelPool:
+    """The same stand-ins, with every call routed to the cloud model unless it is private."""
+    entries = {name: setting.pool[name].model_dump(exclude_defaults=True) for name in setting.pool.names}
+    return ModelPool.from_dict({"routing": {"default": "cloud"}, "models": entries})
+
+
+def test_pinned_and_default_routes_to_the_cloud_keep_canaries_local(
+    setting: Setting, cloud_first: ModelPool, tmp_path: Path
+) -> None:
+    app = optimize(question_graph(), pool=cloud_first, routes={"answer": "cloud"}, traces=tmp_path / "t.sqlite")
+    llm = RoutedChatModel(pool=cloud_first, traces=tmp_path / "t.sqlite")
+
+    outcomes = [attempt(lambda p=p: app.invoke({"prompt": p})["answer"]) for p in PROMPTS]
+    outcomes += [attempt(lambda p=p: llm.invoke(p).content) for p in PROMPTS]
+    app.invoke({"prompt": CONTROL})
+
+    assert setting.leaked() == []
+    assert setting.reached_local() == list(CANARIES)
+    assert "local answer" in outcomes and "cloud answer" not in outcomes
+    assert setting.control_reached_cloud()
+    moved = [call for call in app.store.calls() if call.model == "local"]
+    assert moved and all("private" in call.reason and "cloud → local" in call.reason for call in moved)
+
+
+def test_a_request_naming_a_cloud_model_on_the_server_stays_local_if_private(
+    setting: Setting, cloud_first: ModelPool
+) -> None:
+    app = create_app(cloud_first, traces=False)
+    with serving(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
+        answers = []
+        for prompt in PROMPTS:
+            for model in ("cloud", "router-default"):
+                body = {"model": model, "messages": [{"role": "user", "content": prompt}]}
+                response = client.post("/chat/completions", json=body)
+                if response.status_code == 200:
+                    answers.append(response.json()["model"])
+        client.post("/chat/completions", json={"model": "cloud", "messages": [{"role": "user", "content": CONTROL}]})
+
+    assert setting.leaked() == []
+    assert answers and set(answers) == {"local"}  # the answer names the model that really served it
+    assert setting.control_reached_cloud()
+
+
+def test_a_pool_without_any_local_model_refuses_private_requests(tmp_path: Path) -> None:
+    with ScriptedProvider(lambda request: Reply(content="cloud answer")) as cloud:
+        pool = ModelPool.from_dict({"models": {"cloud": cloud.pool_entry(input_price=2.5, output_price=10.0)}})
+        llm = RoutedChatModel(pool=pool, traces=tmp_path / "t.sqlite")
+
+        with pytest.raises(GraphRouteError, match=r"must stay local .*\[rules\.privacy\]"):
+            llm.invoke(PROMPTS[0])
+        assert llm.invoke(CONTROL).content == "cloud answer"
+        assert all(CANARIES["email"] not in json.dumps(request.body) for request in cloud.requests)

@@ -32,6 +32,7 @@ from graphroute.providers.resilience import (
     arun_with_fallbacks,
     run_with_fallbacks,
 )
+from graphroute.routing import privacy
 from graphroute.routing.base import RouteDecision
 from graphroute.routing.learning import feed_back, outcome_of
 from graphroute.routing.session import RoutingSession
@@ -127,7 +128,9 @@ class PreparedCall:
                 local = [spec.name for spec in pool.local()]
                 raise RoutingError(
                     f"this request must stay local ({reasons}) but its route offers no local model "
-                    f"(pool's local models: {', '.join(local) or 'none'}); add a local fallback or pin a local model",
+                    f"(pool's local models: {', '.join(local) or 'none'}); add a local model to the pool or as a "
+                    "fallback, or, if this data may leave the machine, list it under [rules.privacy] allow "
+                    "(or set enabled = false there)",
                     node=self.request.node,
                     run_id=self.session.run_id,
                 )
@@ -235,7 +238,8 @@ def prepare(
         tools=tools,
         metadata=dict(metadata),
     )
-    decision = session.router.route(request)
+    # Whatever router decided, personal data stays local (routing/privacy.py).
+    decision = privacy.guard(session.pool, request, session.router.route(request))
     return PreparedCall(session, request, decision, time.perf_counter(), time.time())
 
 
