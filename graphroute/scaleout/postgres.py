@@ -67,7 +67,6 @@ class PostgresTraceStore(TraceStore):
             from psycopg.rows import dict_row
         except ImportError:
             raise MissingExtraError("a postgresql:// trace store", "scale") from None
-        self.url = url
         self.path = StoreLocation(url)  # type: ignore[assignment]  # printed like a path, password hidden
         self._lock = threading.Lock()
         try:

@@ -62,8 +62,9 @@ class RedisBanditStore(BanditStore):
     """
 
     def __init__(self, url: str, *, prefix: str | None = None) -> None:
-        self.url, self.prefix = split_prefix(url, prefix)
-        self._client = redis_client(self.url)
+        plain, self.prefix = split_prefix(url, prefix)
+        self.url = redact(plain)  # the client holds the credentials; nothing else keeps them
+        self._client = redis_client(plain)
         self._update = self._client.register_script(_UPDATE)
         self._contexts = f"{self.prefix}bandit:contexts"
 
@@ -117,4 +118,4 @@ class RedisBanditStore(BanditStore):
         self._client.close()
 
     def __repr__(self) -> str:
-        return f"RedisBanditStore({redact(self.url)!r}, prefix={self.prefix!r})"
+        return f"RedisBanditStore({self.url!r}, prefix={self.prefix!r})"

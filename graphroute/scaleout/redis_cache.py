@@ -59,8 +59,9 @@ class RedisNodeCache(BaseCache[Any]):
 
     def __init__(self, url: str, *, prefix: str | None = None, serde: SerializerProtocol | None = None) -> None:
         super().__init__(serde=serde)
-        self.url, self.prefix = split_prefix(url, prefix)
-        self._client = redis_client(self.url)
+        plain, self.prefix = split_prefix(url, prefix)
+        self.url = redact(plain)  # the client holds the credentials; nothing else keeps them
+        self._client = redis_client(plain)
 
     def _key(self, namespace: Sequence[str], key: str) -> str:
         return f"{self.prefix}node:{_NS_SEP.join(namespace)}{_KEY_SEP}{key}"
@@ -115,7 +116,7 @@ class RedisNodeCache(BaseCache[Any]):
         self._client.close()
 
     def __repr__(self) -> str:
-        return f"RedisNodeCache({redact(self.url)!r}, prefix={self.prefix!r})"
+        return f"RedisNodeCache({self.url!r}, prefix={self.prefix!r})"
 
     def _encode(self, value: Any) -> bytes:
         type_tag, payload = self.serde.dumps_typed(value)
@@ -130,9 +131,10 @@ class RedisResponseCache(LLMCache):
     """Model answers in Redis (LangChain's cache interface), same keys and encoding as ``ResponseCache``."""
 
     def __init__(self, url: str, *, prefix: str | None = None, ttl: float | None = None) -> None:
-        self.url, self.prefix = split_prefix(url, prefix)
+        plain, self.prefix = split_prefix(url, prefix)
+        self.url = redact(plain)  # the client holds the credentials; nothing else keeps them
         self.ttl = ttl
-        self._client = redis_client(self.url)
+        self._client = redis_client(plain)
 
     def _key(self, prompt: str, llm_string: str) -> str:
         return f"{self.prefix}resp:{entry_key(prompt, llm_string)}"
@@ -155,4 +157,4 @@ class RedisResponseCache(LLMCache):
         self._client.close()
 
     def __repr__(self) -> str:
-        return f"RedisResponseCache({redact(self.url)!r}, prefix={self.prefix!r})"
+        return f"RedisResponseCache({self.url!r}, prefix={self.prefix!r})"

@@ -53,10 +53,11 @@ class RedisSingleFlight:
     def __init__(
         self, url: str, *, prefix: str | None = None, lease_ms: int = 30_000, result_ttl_ms: int = 10_000
     ) -> None:
-        self.url, self.prefix = split_prefix(url, prefix)
+        plain, self.prefix = split_prefix(url, prefix)
+        self.url = redact(plain)  # the client holds the credentials; nothing else keeps them
         self.lease_ms = lease_ms
         self.result_ttl_ms = result_ttl_ms
-        self._client = redis_client(self.url)
+        self._client = redis_client(plain)
         self._release = self._client.register_script(_RELEASE)
 
     def _keys(self, key: str) -> tuple[str, str]:
@@ -139,4 +140,4 @@ class RedisSingleFlight:
         self._client.close()
 
     def __repr__(self) -> str:
-        return f"RedisSingleFlight({redact(self.url)!r}, prefix={self.prefix!r})"
+        return f"RedisSingleFlight({self.url!r}, prefix={self.prefix!r})"

@@ -24,9 +24,10 @@ class RedisSpendLedger(SpendLedger):
     """
 
     def __init__(self, url: str, *, name: str = "default", prefix: str | None = None) -> None:
-        self.url, self.prefix = split_prefix(url, prefix)
+        plain, self.prefix = split_prefix(url, prefix)
+        self.url = redact(plain)  # the client holds the credentials; nothing else keeps them
         self.name = name
-        self._client = redis_client(self.url)
+        self._client = redis_client(plain)
         base = f"{self.prefix}budget:{name}:"
         self._spent, self._runs, self._started = base + "spent", base + "runs", base + "started"
 
@@ -60,4 +61,4 @@ class RedisSpendLedger(SpendLedger):
         self._client.close()
 
     def __repr__(self) -> str:
-        return f"RedisSpendLedger({redact(self.url)!r}, name={self.name!r}, prefix={self.prefix!r})"
+        return f"RedisSpendLedger({self.url!r}, name={self.name!r}, prefix={self.prefix!r})"
