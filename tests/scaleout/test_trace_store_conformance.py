@@ -17,7 +17,7 @@ from graphroute import ConfigError, TraceStore, optimize
 from graphroute.scaleout import open_trace_store
 from graphroute.scaleout.postgres import PostgresTraceStore, postgres_migration
 from graphroute.traces.records import CallRecord, FeedbackRecord, NodeRunRecord
-from graphroute.traces.store import MIGRATIONS
+from graphroute.traces.store import MIGRATIONS, _statements
 from tests.graph.test_learning import (  # noqa: F401  (collected here against each backend)
     test_a_70_30_branch_is_learned_within_a_tenth,
     test_a_branch_inside_a_subgraph_is_learned_per_subgraph_run,
@@ -115,3 +115,29 @@ def optimize_with_traces(location: str) -> None:
     graph.add_node("noop", lambda state: state)
     graph.add_edge(START, "noop")
     optimize(graph, traces=location)
+
+
+def test_a_schema_2_postgres_database_is_upgraded_in_place_and_rows_get_global_ids(postgres_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # a database written by an older release
+        conn.execute("CREATE TABLE graphroute_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)")
+        for number, script in enumerate(MIGRATIONS[:2], start=1):
+            for statement in _statements(postgres_migration(script)):
+                conn.execute(statement)
+            conn.execute("INSERT INTO graphroute_migrations VALUES (%s, now())", (number,))
+        conn.execute("INSERT INTO runs(run_id, graph, started_at) VALUES ('r1', 'g', 1.0)")
+        conn.execute(
+            "INSERT INTO calls(run_id, node, model, cost_usd, started_at) VALUES ('r1', 'plan', 'cloud', 0.5, 1)"
+        )
+        conn.execute("INSERT INTO feedback(run_id, score, created_at) VALUES ('r1', 1.0, 2.0)")
+
+    store = open_trace_store(postgres_url)
+
+    assert store.schema_version == len(MIGRATIONS)
+    [call] = store.calls()
+    assert (call.node, call.model, call.cost_usd, call.quality) == ("plan", "cloud", 0.5, [])
+    assert len(call.call_id) == 32
+    [feedback] = store.feedback()
+    assert feedback.score == 1.0 and len(feedback.feedback_id) == 32
+    store.close()
