@@ -85,7 +85,9 @@ def _plan(entries: list[str]) -> dict[str, str]:
 
 def inspect_command(
     target: Annotated[str, typer.Argument(help="The app: package.module:attr or path/to/file.py:attr.")],
-    traces: Annotated[Path | None, typer.Option(help="Trace database to learn from; default: the data dir's.")] = None,
+    traces: Annotated[
+        str | None, typer.Option(help="Trace database (path or postgresql:// URL) to learn from; default: data dir's.")
+    ] = None,
     pool: Annotated[
         Path | None, typer.Option(help="Pool TOML for prices and plan; default: graphroute.toml here or by the app.")
     ] = None,
@@ -100,26 +102,29 @@ def inspect_command(
     from graphroute.graph import annotate, inspect
     from graphroute.graph.render import profile_table, to_mermaid, to_png
     from graphroute.providers.pool import ModelPool
-    from graphroute.traces.store import TraceStore, default_trace_path
+    from graphroute.scaleout import open_trace_store, redact
+    from graphroute.traces.store import default_trace_path
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
         graph = inspect(load_target(target))
         if graph.name == "LangGraph":  # LangGraph's default name says nothing: use the target's
             graph.name = target
-        trace_path = traces or (default_trace_path() if default_trace_path().exists() else None)
+        trace_path = traces or (str(default_trace_path()) if default_trace_path().exists() else None)
         pool = pool or default_pool(target)
         if pool is not None:
             console.print(f"pool: {pool}")
         model_pool = ModelPool.from_toml(pool) if pool else None
         planned = {**(model_pool.routing.nodes if model_pool else {}), **_plan(plan or [])}
-        profiles = annotate(graph, traces=TraceStore(trace_path) if trace_path else None, pool=model_pool, plan=planned)
+        store = open_trace_store(trace_path) if trace_path else None
+        profiles = annotate(graph, traces=store, pool=model_pool, plan=planned)
     except GraphRouteError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
     console.print(profile_table(graph, profiles))
     stats = graph.graph.get("trace_stats")
-    learned = f"learned from {stats.runs} traced runs in {trace_path}" if stats and stats.runs else "priors (no traces)"
+    source = redact(trace_path) if trace_path else ""
+    learned = f"learned from {stats.runs} traced runs in {source}" if stats and stats.runs else "priors (no traces)"
     console.print(f"graph {graph.identity} · probabilities: {learned}")
     for loop in graph.loops:
         console.print(f"loop {sorted(loop.nodes)}: {loop.expected_iterations:.2f} expected iterations ({loop.source})")

@@ -24,23 +24,27 @@ Target = Annotated[str, typer.Argument(help="The app: package.module:attr or pat
 Budget = Annotated[float | None, typer.Option("--budget", help="Expected USD per run to plan for.")]
 CloudShare = Annotated[float | None, typer.Option("--cloud-share", help="Share of calls on cloud models, 0–1.")]
 PoolOption = Annotated[Path | None, typer.Option(help="Pool TOML; default: graphroute.toml here or by the app.")]
-TracesOption = Annotated[Path | None, typer.Option(help="Trace database to learn the app's profile from.")]
+TracesOption = Annotated[
+    str | None, typer.Option(help="Trace database (path or postgresql:// URL) to learn the app's profile from.")
+]
 
 
 def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-def _solve(target: str, pool: Path | None, traces: Path | None, budget: float | None, share: float | None):
+def _solve(target: str, pool: Path | None, traces: str | None, budget: float | None, share: float | None):
     from graphroute.cli.inspect import default_pool, load_target
     from graphroute.planning.live import plan_app
     from graphroute.providers.pool import ModelPool
+    from graphroute.scaleout import open_trace_store
 
     if (budget is None) == (share is None):
         raise ConfigError("give exactly one of --budget USD (per run) or --cloud-share 0..1")
     pool_path = pool or default_pool(target)
     model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
-    return plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=traces)
+    store = open_trace_store(traces) if traces else None
+    return plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=store)
 
 
 def plan_command(

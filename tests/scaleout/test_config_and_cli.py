@@ -84,3 +84,22 @@ def test_report_replay_and_export_read_a_postgresql_url(postgres_url: str, tmp_p
     assert exported.exit_code == 0, exported.output
     kinds = [json.loads(line)["kind"] for line in (tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()]
     assert kinds.count("call") == calls
+
+
+def test_inspect_learns_from_traces_in_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.graph.fakes import mirror_pool
+    from tests.graph.shapes import make_loop
+
+    built = make_loop()
+    app = optimize(built.graph, pool=mirror_pool(built.models), routes=built.routes, traces=postgres_url)
+    for _ in range(4):
+        app.invoke({"question": "q"})
+    monkeypatch.chdir(Path(__file__).parents[2])
+
+    result = CliRunner().invoke(
+        cli, ["inspect", "tests/graph/shapes.py:loop_app", "--traces", postgres_url, "--no-draw", "--no-mermaid"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"learned from 4 traced runs in {postgres_url}" in " ".join(result.output.split())
+    assert "loop ['draft', 'review']" in result.output and "(traces)" in result.output
