@@ -110,6 +110,18 @@ class ModelSpec(_Strict):
             raise ValueError("provider 'openai' needs api_key_env (e.g. api_key_env = \"OPENAI_API_KEY\")")
         if self.llamacpp is not None and self.provider != "llamacpp":
             raise ValueError('[llamacpp] options only apply to provider = "llamacpp"')
+        if self.provider == "llamacpp":
+            # A managed server splits its context among its slots: one request sees only its share.
+            options = self.llamacpp or LlamaCppOptions()
+            per_slot = options.context_size // options.parallel
+            if "context_window" not in self.model_fields_set:
+                object.__setattr__(self, "context_window", per_slot)
+            elif self.context_window > per_slot:
+                raise ValueError(
+                    f"context_window = {self.context_window} exceeds what one request gets from the managed "
+                    f"server ([llamacpp] context_size {options.context_size} / parallel {options.parallel} = "
+                    f"{per_slot}); raise context_size or lower parallel or context_window"
+                )
         if self.batch_api and self.provider not in _BATCH_API_PROVIDERS:
             raise ValueError(
                 f"batch_api = true needs a provider with a Batch API ('openai' or 'openai-compatible'), "

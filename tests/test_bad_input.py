@@ -56,6 +56,8 @@ POOL_CASES = [
     ("models.cloud.input_price", -1, ConfigError, r"models\.cloud.*input_price"),
     ("models.cloud.output_price", -0.5, ConfigError, r"models\.cloud.*output_price"),
     ("models.cloud.context_window", 0, ConfigError, r"models\.cloud.*context_window"),
+    # a managed llama.cpp server gives each request context_size / parallel tokens (4096 / 8)
+    ("models.local.context_window", 8192, ConfigError, r"models\.local.*context_window = 8192 exceeds .* = 512"),
     ("models.cloud.timeout_s", 0, ConfigError, r"models\.cloud.*timeout_s"),
     ("models.cloud.max_retries", -1, ConfigError, r"models\.cloud.*max_retries"),
     ("models.cloud.locality", "edge", ConfigError, r"models\.cloud.*locality"),

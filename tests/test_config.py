@@ -109,3 +109,16 @@ def test_the_example_pool_file_is_valid() -> None:
     pool = ModelPool.from_toml(Path(__file__).parents[1] / "examples" / "graphroute.toml")
 
     assert {spec.locality for spec in pool} == {"local", "cloud"}
+
+
+def test_a_managed_llamacpp_model_gets_one_slots_share_of_the_context() -> None:
+    pool = ModelPool.from_dict({
+        "models": {
+            "default": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct"},
+            "wide": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct",
+                     "llamacpp": {"context_size": 8192, "parallel": 2}},
+        }
+    })  # fmt: skip
+
+    assert pool["default"].context_window == 4096 // 8
+    assert pool["wide"].context_window == 4096
