@@ -6,6 +6,7 @@ from graphroute.chat_model import RoutedChatModel
 from graphroute.config import ModelSpec
 from graphroute.errors import (
     ConfigError,
+    ContextWindowError,
     EndpointUnreachableError,
     GraphInspectionError,
     GraphRouteError,
@@ -21,13 +22,16 @@ from graphroute.feedback import feedback
 from graphroute.optimize import OptimizedApp, RunTrace, optimize
 from graphroute.pillars.base import RouteRequest, Signal
 from graphroute.providers.pool import ModelPool
+from graphroute.providers.resilience import AllModelsFailedError
 from graphroute.routing.base import RouteDecision, Router
 from graphroute.routing.static import StaticRouter
 from graphroute.traces.store import CallRecord, TraceStore
 
 __all__ = [
+    "AllModelsFailedError",
     "CallRecord",
     "ConfigError",
+    "ContextWindowError",
     "EndpointUnreachableError",
     "GraphInspectionError",
     "GraphRouteError",

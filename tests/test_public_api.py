@@ -9,8 +9,10 @@ import textwrap
 import graphroute
 
 EXPECTED = [
+    "AllModelsFailedError",
     "CallRecord",
     "ConfigError",
+    "ContextWindowError",
     "EndpointUnreachableError",
     "GraphInspectionError",
     "GraphRouteError",
