@@ -81,4 +81,6 @@ class BudgetGuard(Router):
             end_run(key, cost_usd)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)  # explain(), fingerprint(), bandit, ... of the wrapped router
