@@ -22,7 +22,7 @@ from graphroute.errors import ConfigError
 from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Plan
 from graphroute.planning.pricing import PoolPrices
-from graphroute.planning.profiles import plan_inputs
+from graphroute.planning.profiles import plan_inputs, prior_skills
 from graphroute.planning.router import EstimateSource, PlannedRouter
 from graphroute.planning.solver import solve
 
@@ -50,11 +50,38 @@ def plan_app(
         store = TraceStore(traces)
     profiles = annotate(graph, traces=store, pool=pool)
     prices = PoolPrices.from_pool(pool)
+    skill_source = "given" if skills else "price-rank prior"
+    if not skills and store is not None:
+        measured, scored = measured_skills(store, prices)
+        if measured:
+            skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills)
     plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
     source = "traces" if traces is not None else "priors (no traces yet)"
-    plan.notes.append(f"profiles from {source}; model skills: {'given' if skills else 'price-rank prior'}")
+    plan.notes.append(f"profiles from {source}; model skills: {skill_source}")
     return plan
+
+
+def measured_skills(store: Any, prices: PoolPrices, *, prior_weight: float = 5.0) -> tuple[dict[str, float], int]:
+    """Per model, its mean score over scored calls, shrunk towards the price-rank prior.
+
+    Scores come from feedback, known outcomes and hard failures (``traces/outcomes.py``); a
+    call nobody scored says nothing. ``prior_weight`` calls' worth of the prior keeps a model
+    seen twice from swinging the plan. Returns the skills and how many scored calls they rest on.
+    """
+    from graphroute.traces.outcomes import success_rates
+
+    prior = prior_skills(prices)
+    totals: dict[str, list[float]] = {}
+    for (_, model), rate in success_rates(store).items():
+        if model in prior:
+            count, total = totals.setdefault(model, [0.0, 0.0])
+            totals[model] = [count + rate.trials, total + rate.total]
+    skills = {
+        model: (total + prior_weight * prior[model]) / (count + prior_weight)
+        for model, (count, total) in totals.items()
+    }
+    return skills, int(sum(count for count, _ in totals.values()))
 
 
 def planned_router(
