@@ -10,7 +10,10 @@ For every recorded call a plan names a model (``ReplayPlan.model_for``); then
   model's recorded per-token figures (an *estimate*, marked ``~``).
 * **quality** is exact where a known result exists for that model's answer to that request
   (trace feedback, automatic failures, shadow calls, an outcome file); otherwise it is
-  *estimated* by a ``QualityEstimator`` and marked as such wherever it is shown.
+  *estimated* by a ``QualityEstimator`` and marked as such wherever it is shown. Quality is
+  the mean success of the plan's calls: whether a whole run would have succeeded depends on
+  how the workflow combines its calls (all steps, k of n workers, a critic's retry), which
+  the trace does not say; the workflow benchmark computes that itself from the same outcomes.
 
 Usage::
 
