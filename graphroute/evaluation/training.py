@@ -6,10 +6,12 @@ the weak (reference) tier is chosen per data source: the cheapest model when pri
 accurate model of each source.
 
 The default router is *not* shipped inside the package: the outcome data lives outside it
-(``shared/data``) and a router holds ~20k exemplar embeddings (16 MB). It is trained on first
+(``shared/data``) and a router holds ~20k exemplar embeddings (~11 MB). It is trained on first
 use into ``<data dir>/routers/default`` from the public data in ``shared/data``, found through
 ``$GRAPHROUTE_TRAINING_DATA`` or next to a source checkout (``<project root>/../shared/data``).
-When neither exists, asking for it raises a ``ConfigError`` that says how to train one.
+When neither exists, asking for it raises a ``ConfigError`` that says how to train one. Its
+encoder is ``DEFAULT_ENCODER`` (the static one, distilled on first use); a default router left
+by an older version with another encoder is retrained, not mixed.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ DATA_ENV = "GRAPHROUTE_TRAINING_DATA"
 DEFAULT_ROUTER: tuple[str, str] = ("logistic", "+shape2")
 DEFAULT_ESTIMATOR = DEFAULT_ROUTER[0]
 # The sentence encoder under the default router: the static (distilled MiniLM) one meets the
-# semantic pillar's latency goal (p50 ≤ 5 ms) where MiniLM does not, at < 0.01 APGR less.
+# semantic pillar's latency goal (p50 ≤ 5 ms) where MiniLM does not, for ~0.01 APGR (RESULTS.md).
 DEFAULT_ENCODER = STATIC_NAME
 # Tuned values (benchmarks/RESULTS.md), spelled out here although they are the classes' defaults.
 DEFAULT_PARAMS: dict[str, dict[str, float]] = {"knn": {"k": 100, "temperature": 1.0}, "logistic": {"l2": 1000.0}}
