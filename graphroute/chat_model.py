@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolCallChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -37,70 +36,22 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, field_validator
 
-from graphroute.errors import ConfigError, RoutingError
-from graphroute.pillars.bandit import Outcome
-from graphroute.pillars.base import RouteRequest
+from graphroute.errors import ConfigError
 from graphroute.providers.pool import ModelPool
+from graphroute.providers.tool_calls import ToolCallRecovery, recover_tool_calls
 from graphroute.routing import dispatch
-from graphroute.routing.base import RouteDecision, Router
+from graphroute.routing.base import Router
+from graphroute.routing.capabilities import CapabilityGuard
 from graphroute.routing.session import RoutingSession, current_session
 from graphroute.routing.static import StaticRouter
+from graphroute.scaleout.factory import open_trace_store
+from graphroute.scaleout.urls import is_url
 from graphroute.traces.store import CallRecord, TraceStore, default_trace_path
 
 StructuredOutputMethod = Literal["json_schema", "function_calling", "json_mode"]
 RUN_LABEL = "RoutedChatModel"
 _stores: dict[str, TraceStore] = {}
 _stores_lock = threading.Lock()
-
-
-class CapabilityGuard(Router):
-    """Wraps a router so a call is never sent to a model lacking a capability it needs.
-
-    A call with tools needs ``"tools"``. With ``reroute`` the first capable model among the
-    decision's fallbacks, the pool default and then the cheapest is chosen instead (the reason
-    says so); without it the call fails with ``RoutingError`` (used for explicit pass-through).
-    """
-
-    def __init__(self, inner: Router, pool: ModelPool, *, reroute: bool = True) -> None:
-        self.inner = inner
-        self.pool = pool
-        self.reroute = reroute
-
-    def route(self, request: RouteRequest) -> RouteDecision:
-        return self.check(request, self.inner.route(request))
-
-    async def aroute(self, request: RouteRequest) -> RouteDecision:
-        return self.check(request, await self.inner.aroute(request))
-
-    def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
-        """The wrapped router learns (a guard has nothing to learn itself)."""
-        return self.inner.observe(decision, outcome)
-
-    def check(self, request: RouteRequest, decision: RouteDecision) -> RouteDecision:
-        needed = {"tools"} if request.tools else set()
-        missing = needed - set(self.pool[decision.model].capabilities)
-        if not missing:
-            return decision
-        wanted = ", ".join(sorted(missing))
-        if not self.reroute:
-            raise RoutingError(
-                f"model {decision.model!r} lacks the {wanted!r} capability this call needs; add it to the "
-                f"model's capabilities in the pool file if it supports it, or use a router",
-                model=decision.model,
-                node=request.node,
-            )
-        by_price = sorted(self.pool, key=lambda spec: spec.input_price + spec.output_price)
-        for name in (*decision.fallbacks, self.pool.default_model(), *(spec.name for spec in by_price)):
-            if needed <= set(self.pool[name].capabilities):
-                capable = [f for f in decision.fallbacks if needed <= set(self.pool[f].capabilities)]
-                fallbacks = tuple(f for f in capable if f != name)
-                reason = f"{decision.reason}; {decision.model!r} lacks {wanted!r}, so {name!r}"
-                return RouteDecision(model=name, reason=reason, signals=decision.signals, fallbacks=fallbacks)
-        raise RoutingError(
-            f"no pool model has the {wanted!r} capability this call needs; add {wanted!r} to the capabilities "
-            "of a model that supports it in the pool file",
-            node=request.node,
-        )
 
 
 @dataclass
@@ -231,12 +182,13 @@ class RoutedChatModel(BaseChatModel):
             return None
         if isinstance(self.traces, TraceStore):
             return self.traces
-        path = default_trace_path() if self.traces in (None, True) else Path(str(self.traces))
-        key = str(path.resolve())
-        with _stores_lock:  # one connection per file, shared by copies and threads
+        location = default_trace_path() if self.traces in (None, True) else self.traces
+        url = is_url(location)
+        key = str(location) if url else str(Path(str(location)).resolve())
+        with _stores_lock:  # one connection per file or database, shared by copies and threads
             store = _stores.get(key)
             if store is None:
-                store = _stores[key] = TraceStore(path)
+                store = _stores[key] = open_trace_store(str(location) if url else Path(str(location)))
             return store
 
     # -- one call -----------------------------------------------------------------------------
@@ -472,85 +424,3 @@ class _Relay:
             message.response_metadata["graphroute_reason"] = _reason(self.call)
             self.named = True
         return ChatGenerationChunk(message=message)
-
-
-# -- tool calls written as text -----------------------------------------------------------------
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*(?:```)?$", re.DOTALL)  # closing fence may be cut off
-
-
-def recover_tool_calls(message: AIMessage, kwargs: Mapping[str, Any]) -> list[ToolCall]:
-    """Tool calls a model wrote as plain JSON text instead of the provider's tool-call format.
-
-    Small local models (Qwen2.5 0.5B on llama.cpp) answer a tools request with
-    ``{"name": "multiply", "arguments": {...}}`` but without the ``<tool_call>`` tags the server
-    parses, so the call arrives as text. Only an answer that is nothing but such JSON, naming
-    bound tools, is converted; anything else is left alone.
-    """
-    tools = kwargs.get("tools") or ()
-    if not tools or message.tool_calls or not isinstance(message.content, str):
-        return []
-    text = message.content.strip()
-    text = fenced.group(1) if (fenced := _FENCE.match(text)) else text
-    try:
-        data, end = json.JSONDecoder().raw_decode(text)
-    except ValueError:
-        return []
-    # A forced call may trail junk after the JSON (a llama.cpp grammar quirk); otherwise it must be all.
-    if text[end:].strip() and kwargs.get("tool_choice") in (None, "auto", "none"):
-        return []
-    names = {tool.get("function", {}).get("name") for tool in tools}
-    calls: list[ToolCall] = []
-    for item in data if isinstance(data, list) else [data]:
-        args = item.get("arguments", item.get("parameters")) if isinstance(item, dict) else None
-        if not isinstance(item, dict) or item.get("name") not in names or not isinstance(args, dict):
-            return []
-        calls.append(ToolCall(name=item["name"], args=args, id=f"call_{uuid.uuid4().hex[:24]}", type="tool_call"))
-    return calls
-
-
-class ToolCallRecovery:
-    """Streaming twin of ``recover_tool_calls``: holds back text that may be a tool call.
-
-    Text is passed on as soon as it cannot be JSON (so ordinary answers still stream); what
-    could be a call is held until the end and then sent as one tool-call chunk, or as it came.
-    """
-
-    def __init__(self, kwargs: Mapping[str, Any]) -> None:
-        self.kwargs = kwargs
-        self.holding = bool(kwargs.get("tools"))
-        self.held: list[AIMessageChunk] = []
-
-    def feed(self, chunk: AIMessageChunk) -> list[AIMessageChunk]:
-        if not self.holding:
-            return [chunk]
-        self.held.append(chunk)
-        text = "".join(c.content for c in self.held if isinstance(c.content, str)).lstrip()
-        if chunk.tool_call_chunks or (text and not text.startswith(("{", "[", "`"))):
-            self.holding = False
-            held, self.held = self.held, []
-            return held
-        return []
-
-    def close(self) -> list[AIMessageChunk]:
-        if not self.held:
-            return []
-        total = self.held[0]
-        for chunk in self.held[1:]:
-            total = total + chunk
-        calls = recover_tool_calls(AIMessage(content=total.content), self.kwargs)
-        if not calls:
-            return self.held
-        return [
-            AIMessageChunk(
-                content="",
-                id=total.id,
-                tool_call_chunks=[_call_chunk(call, index) for index, call in enumerate(calls)],
-                response_metadata={**total.response_metadata, "finish_reason": "tool_calls"},
-                usage_metadata=total.usage_metadata,
-                chunk_position="last",
-            )
-        ]
-
-
-def _call_chunk(call: ToolCall, index: int) -> ToolCallChunk:
-    return ToolCallChunk(name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=index)

@@ -16,7 +16,8 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
 from graphroute import ModelPool, RoutingError, TraceStore, UnknownModelError, optimize
-from graphroute.chat_model import RoutedChatModel, recover_tool_calls
+from graphroute.chat_model import RoutedChatModel
+from graphroute.providers.tool_calls import recover_tool_calls
 from graphroute.testing import Reply, Script, ScriptedProvider
 
 
