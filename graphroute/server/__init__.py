@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from graphroute.errors import MissingExtraError
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import Router
+from graphroute.scaleout.factory import open_trace_store
 from graphroute.traces.store import TraceStore
 
 if TYPE_CHECKING:
@@ -59,5 +60,5 @@ def create_app(
     elif isinstance(traces, TraceStore):
         store = traces
     else:
-        store = TraceStore(None if traces in (None, True) else Path(str(traces)))
+        store = open_trace_store(None if traces in (None, True) else traces)  # a path or postgresql://
     return build_app(ModelPool.coerce(pool), store=store, token=token, warm=warm, router=router)

@@ -103,3 +103,22 @@ def test_inspect_learns_from_traces_in_postgresql(postgres_url: str, monkeypatch
     assert result.exit_code == 0, result.output
     assert f"learned from 4 traced runs in {postgres_url}" in " ".join(result.output.split())
     assert "loop ['draft', 'review']" in result.output and "(traces)" in result.output
+
+
+def test_routed_chat_model_and_the_server_trace_into_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from graphroute import RoutedChatModel
+    from graphroute.server import create_app
+    from graphroute.testing import Reply
+
+    with ScriptedProvider(lambda request: Reply(content="fine")) as provider:
+        pool = ModelPool.from_dict({"models": {"local": provider.pool_entry(locality="local")}})
+        assert RoutedChatModel(pool=pool, traces=postgres_url).invoke("hello").content == "fine"
+        with TestClient(create_app(pool, traces=postgres_url)) as client:
+            body = {"model": "local", "messages": [{"role": "user", "content": "hi"}]}
+            assert client.post("/v1/chat/completions", json=body).status_code == 200
+
+    store = open_trace_store(postgres_url)
+    assert isinstance(store, PostgresTraceStore) and store.count("calls") == 2
+    assert not any(Path.cwd().glob("postgresql*"))  # the URL was never taken for a directory
