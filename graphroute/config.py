@@ -127,7 +127,12 @@ class ModelSpec(_Strict):
                 f"batch_api = true needs a provider with a Batch API ('openai' or 'openai-compatible'), "
                 f"not {self.provider!r}; remove batch_api or change the provider"
             )
-        stray = sorted(name for name in self.model_fields_set if name.startswith("batch_") and name != "batch_api")
+        # Only options that differ from their defaults count: a dumped-and-reloaded spec sets them all.
+        stray = sorted(
+            name
+            for name in self.model_fields_set
+            if name.startswith("batch_") and name != "batch_api" and getattr(self, name) != _BATCH_DEFAULTS[name]
+        )
         if stray and not self.batch_api:
             verb = "applies" if len(stray) == 1 else "apply"
             raise ValueError(f"{', '.join(stray)} {verb} only with batch_api = true; set it or remove them")
@@ -140,6 +145,11 @@ class ModelSpec(_Strict):
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """USD for one call at this model's prices."""
         return (input_tokens * self.input_price + output_tokens * self.output_price) / 1_000_000
+
+
+_BATCH_DEFAULTS = {
+    name: field.default for name, field in ModelSpec.model_fields.items() if name.startswith("batch_")
+}
 
 
 class RoutingConfig(_Strict):
