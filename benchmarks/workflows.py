@@ -27,11 +27,16 @@ on train only; runs use test questions only.
 Cost of a call: input tokens of the question (tiktoken cl100k_base) × input price + a fixed
 output-token count per node type (``OUTPUT_TOKENS``) × output price.
 
-Strategies: holistic (``PlannedRouter`` over a λ grid), per_call (``PerCallRouter``, one
-global λ, every call alone — a retry is a fresh call), llmselector (greedy per-node
+Strategies: holistic (``PlannedRouter`` over a λ grid; its plans carry a ``Carryover`` fitted on
+train, so a critic's rejection rescales the run's next estimates), per_call (``PerCallRouter``,
+one global λ, every call alone — a retry is a fresh call), llmselector (greedy per-node
 assignment), random (strong with probability s, else cheap), and the points all_cloud (the
 model with the best mean success on train, every call), all_local (the cheapest local-tier
 model — 7–12B, every call) and oracle (cheapest correct model per call).
+
+``--traces DIR`` (optional) also writes seed 0's runs of every strategy setting for
+``graphroute replay``: a trace database, an outcome file, a pool and the benchmark's own
+figures per setting (see ``workflow_traces.py``).
 """
 
 from __future__ import annotations
