@@ -141,3 +141,14 @@ def test_coverage_tells_a_known_kind_of_prompt_from_an_unseen_kind(table: Outcom
     near, far = router.coverage(encoder.encode([EASY[0], "Write a limerick about a robot who learns to paint."]))
     assert near == 1.0  # an exemplar itself
     assert far < 0.5  # nothing like it in training: the cascade should not trust the estimate
+
+
+def test_without_model2vec_encoding_names_the_pip_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sys
+
+    from graphroute.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "model2vec", None)  # as if it were not installed
+    with pytest.raises(MissingExtraError, match=r"graphroute\[semantic\]"):
+        StaticEncoder(tmp_path / "never-built").encode(["hello"])
+    assert not (tmp_path / "never-built").exists()  # nothing half-built
