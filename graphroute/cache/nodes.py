@@ -89,7 +89,7 @@ class DiskNodeCache(BaseCache[Any]):
             blob = self._cache.get(_disk_key(namespace, key))
             if blob is None:
                 continue
-            found[(tuple(namespace), key)] = self._decode(blob)
+            found[(tuple(namespace), key)] = decode_typed(self.serde, blob)
         scope = current_scope()
         if scope is not None and keys:
             elapsed_ms = (time.perf_counter() - started) * 1000
@@ -105,7 +105,7 @@ class DiskNodeCache(BaseCache[Any]):
         if not pairs:
             return
         encoded = [
-            (_disk_key(namespace, key), self._encode(value), ttl, _tag(namespace))
+            (_disk_key(namespace, key), encode_typed(self.serde, value), ttl, _tag(namespace))
             for (namespace, key), (value, ttl) in pairs.items()
         ]
         with self._cache.transact():
@@ -150,11 +150,16 @@ class DiskNodeCache(BaseCache[Any]):
     def __repr__(self) -> str:
         return f"DiskNodeCache({str(self.path)!r})"
 
-    # -- encoding -----------------------------------------------------------------------------
-    def _encode(self, value: Any) -> bytes:
-        type_tag, payload = self.serde.dumps_typed(value)
-        return type_tag.encode() + _TYPE_SEP + payload
 
-    def _decode(self, blob: bytes) -> Any:
-        type_tag, _, payload = bytes(blob).partition(_TYPE_SEP)
-        return self.serde.loads_typed((type_tag.decode(), payload))
+def encode_typed(serde: Any, value: Any) -> bytes:
+    """One blob from LangGraph's typed serializer: the type tag, a NUL, the payload.
+
+    Shared by every node-cache backend, so an entry means the same bytes wherever it is kept.
+    """
+    type_tag, payload = serde.dumps_typed(value)
+    return type_tag.encode() + _TYPE_SEP + payload
+
+
+def decode_typed(serde: Any, blob: bytes) -> Any:
+    type_tag, _, payload = bytes(blob).partition(_TYPE_SEP)
+    return serde.loads_typed((type_tag.decode(), payload))

@@ -22,13 +22,13 @@ from langchain_core.caches import BaseCache as LLMCache
 from langgraph.cache.base import BaseCache, FullKey, Namespace
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from graphroute.cache.nodes import decode_typed, encode_typed
 from graphroute.cache.responses import decode_generations, encode_generations, entry_key
 from graphroute.cache.scope import current_scope
 from graphroute.scaleout.urls import redact, redis_client, split_prefix
 
 _NS_SEP = "\x1e"
 _KEY_SEP = "\x1f"
-_TYPE_SEP = b"\x00"
 _GLOB_SPECIAL = "\\*?[]^-"
 
 
@@ -73,7 +73,7 @@ class RedisNodeCache(BaseCache[Any]):
         started = time.perf_counter()
         blobs = self._client.mget([self._key(namespace, key) for namespace, key in keys])
         found = {
-            (tuple(namespace), key): self._decode(blob)
+            (tuple(namespace), key): decode_typed(self.serde, blob)
             for (namespace, key), blob in zip(keys, blobs, strict=True)
             if blob is not None
         }
@@ -91,7 +91,7 @@ class RedisNodeCache(BaseCache[Any]):
             return
         pipe = self._client.pipeline(transaction=True)
         for (namespace, key), (value, ttl) in pairs.items():
-            pipe.set(self._key(namespace, key), self._encode(value), ex=ttl if ttl else None)
+            pipe.set(self._key(namespace, key), encode_typed(self.serde, value), ex=ttl if ttl else None)
         pipe.execute()
 
     async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
@@ -117,14 +117,6 @@ class RedisNodeCache(BaseCache[Any]):
 
     def __repr__(self) -> str:
         return f"RedisNodeCache({self.url!r}, prefix={self.prefix!r})"
-
-    def _encode(self, value: Any) -> bytes:
-        type_tag, payload = self.serde.dumps_typed(value)
-        return type_tag.encode() + _TYPE_SEP + payload
-
-    def _decode(self, blob: bytes) -> Any:
-        type_tag, _, payload = bytes(blob).partition(_TYPE_SEP)
-        return self.serde.loads_typed((type_tag.decode(), payload))
 
 
 class RedisResponseCache(LLMCache):
