@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from collections.abc import Callable
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import HumanMessage
 from langchain_ollama import ChatOllama
@@ -64,4 +65,13 @@ def build_capitals() -> StateGraph:
     graph.add_conditional_edges("start", fan_out, ["capital"])
     graph.add_edge("capital", "review")
     graph.add_edge("review", END)
+    return graph
+
+
+def one_node(state: type, node: Callable[[Any], Any], name: str = "answer") -> StateGraph:
+    """START → ``name`` → END: the smallest app with one model-calling node."""
+    graph = StateGraph(state)
+    graph.add_node(name, node)
+    graph.add_edge(START, name)
+    graph.add_edge(name, END)
     return graph

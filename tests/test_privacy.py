@@ -23,7 +23,7 @@ from typing import TypedDict
 import httpx
 import pytest
 from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 
 from graphroute import GraphRouteError, ModelPool, RoutedChatModel, optimize
 from graphroute.pillars.bandit import BanditPillar
@@ -32,6 +32,7 @@ from graphroute.providers.resilience import BREAKERS
 from graphroute.routing.cascade import CascadeRouter
 from graphroute.server import create_app
 from graphroute.testing import ReceivedRequest, Reply, ScriptedProvider
+from tests.apps import one_node
 from tests.server.conftest import serving
 
 CANARIES = {
@@ -131,11 +132,7 @@ def answer(state: Question) -> Question:
 
 
 def question_graph() -> StateGraph:
-    graph = StateGraph(Question)
-    graph.add_node("answer", answer)
-    graph.add_edge(START, "answer")
-    graph.add_edge("answer", END)
-    return graph
+    return one_node(Question, answer)
 
 
 def attempt(call: object) -> str:

@@ -12,12 +12,13 @@ from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
 from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 from pydantic import BaseModel
 
 from graphroute import ModelPool, optimize
 from graphroute.cache import CacheConfig, ResponseCache, describe_request
 from graphroute.testing import Reply, ScriptedProvider
+from tests.apps import one_node
 
 SECRET = "sk-response-cache-never-stored-7777"
 
@@ -49,11 +50,7 @@ def answer(state: QA) -> QA:
 
 
 def qa_graph() -> StateGraph:
-    graph = StateGraph(QA)
-    graph.add_node("answer", answer)
-    graph.add_edge(START, "answer")
-    graph.add_edge("answer", END)
-    return graph
+    return one_node(QA, answer)
 
 
 def responses_only(tmp_path: Path, **options: Any) -> CacheConfig:

@@ -13,7 +13,7 @@ from typing import TypedDict
 
 import pytest
 from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 
 from graphroute import ModelPool, feedback, optimize
 from graphroute.pillars.bandit import BanditPillar
@@ -22,6 +22,7 @@ from graphroute.pillars.rules import RulesPillar
 from graphroute.providers.resilience import BREAKERS
 from graphroute.routing.cascade import CascadeRouter
 from graphroute.testing import ReceivedRequest, Reply, ScriptedProvider
+from tests.apps import one_node
 
 
 class QA(TypedDict, total=False):
@@ -34,11 +35,7 @@ def answer(state: QA) -> QA:
 
 
 def qa_graph() -> StateGraph:
-    graph = StateGraph(QA)
-    graph.add_node("answer", answer)
-    graph.add_edge(START, "answer")
-    graph.add_edge("answer", END)
-    return graph
+    return one_node(QA, answer)
 
 
 def by_model(request: ReceivedRequest) -> Reply:

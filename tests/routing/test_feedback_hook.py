@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 import pytest
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 
 from graphroute import ModelPool, RoutedChatModel, optimize
 from graphroute.cache import CacheConfig
@@ -26,6 +26,7 @@ from graphroute.providers.resilience import BREAKERS
 from graphroute.routing.base import RouteDecision
 from graphroute.routing.cascade import CascadeRouter
 from graphroute.testing import ReceivedRequest, Reply, ScriptedProvider
+from tests.apps import one_node
 
 RUNS = 40
 
@@ -41,11 +42,7 @@ def answer(state: QA) -> QA:
 
 
 def qa_graph() -> StateGraph:
-    graph = StateGraph(QA)
-    graph.add_node("answer", answer)
-    graph.add_edge(START, "answer")
-    graph.add_edge("answer", END)
-    return graph
+    return one_node(QA, answer)
 
 
 def cheap_fails(request: ReceivedRequest) -> Reply:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import StateGraph
 
 from graphroute import ModelPool, optimize
 from graphroute.pillars.bandit import BanditPillar, Decay, Outcome
@@ -23,6 +23,7 @@ from graphroute.planning.pacing import BudgetPacer
 from graphroute.routing.cascade import CascadeRouter
 from graphroute.scaleout import open_spend_ledger
 from graphroute.scaleout.budget import BudgetGuard
+from tests.apps import one_node
 
 CLOUD_PRICE = 1000.0  # USD per 1M tokens: a scripted call of 10 + 2 tokens costs $0.012
 COST_WEIGHT = 10.0  # the bandit's λ: a cloud answer is worth 1 − 10 · 0.012 = 0.88
@@ -49,11 +50,7 @@ def answer(state: QA) -> QA:
 
 
 def qa_graph() -> StateGraph:
-    graph = StateGraph(QA)
-    graph.add_node("answer", answer)
-    graph.add_edge(START, "answer")
-    graph.add_edge("answer", END)
-    return graph
+    return one_node(QA, answer)
 
 
 def pool(fleet: Fleet) -> ModelPool:
