@@ -20,9 +20,12 @@ model, then looks the question's outcome up for that model):
 
 Each run is one task from one task cluster (drawn in proportion to the test split): every
 node's question is drawn from that cluster. Questions are split into train/test by question
-(seeded, 50/50); the success estimator (the semantic pillar's default, as ``graphroute train``
-fits it: ``make_estimator()`` on ``training_encoder()`` embeddings) and every plan are fitted
-on train only; runs use test questions only.
+(seeded, 50/50); the success estimator and every plan are fitted on train only; runs use test
+questions only. Every strategy routes by the same estimates. By default the estimator is the
+semantic pillar's, as ``graphroute train`` fits it (``make_estimator()`` on ``training_encoder()``
+embeddings, fitted to the raw scores); ``--encoder {minilm,static}``, ``--estimator
+{knn,logistic}`` (``--knn-k N``) and ``--fit-to success`` (learn from full scores, the success
+the runs count, instead of partial credit) choose another one for the whole benchmark.
 
 Cost of a call: input tokens of the question (tiktoken cl100k_base) × input price + a fixed
 output-token count per node type (``OUTPUT_TOKENS``) × output price.
@@ -60,8 +63,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.workflow_traces import Call, TraceWriter
 from graphroute.evaluation.data import load_llmrouter_json
-from graphroute.evaluation.training import make_estimator, training_encoder
+from graphroute.evaluation.training import DEFAULT_ENCODER, DEFAULT_ESTIMATOR, make_estimator, training_encoder
 from graphroute.pillars.base import RouteRequest
+from graphroute.pillars.encoders import ENCODER_ALIASES
+from graphroute.pillars.semantic import ESTIMATORS
 from graphroute.planning import curves
 from graphroute.planning.baselines import (
     OracleRouter,
@@ -95,6 +100,10 @@ QUESTIONS_PER_RUN = {
     "critic_loop": {"solve": 3, "critic": 3},
 }
 LOCAL_MAX_BILLION = 20.0
+# The success estimator every strategy shares (--encoder / --estimator): the library's default.
+DEFAULT_BENCH_ENCODER = next(alias for alias, full in ENCODER_ALIASES.items() if full == DEFAULT_ENCODER)
+DEFAULT_BENCH_ESTIMATOR = DEFAULT_ESTIMATOR
+DEFAULT_FIT_TO = "score"
 
 
 class RunState(TypedDict, total=False):
@@ -239,13 +248,28 @@ def local_tier(models_path: Path, models: list[str]) -> list[str]:
 class Bench:
     """Everything shared by the seeds: data, embeddings, prices, token counts, graphs."""
 
-    def __init__(self, outcomes: Path, models: Path, workflows: list[str]) -> None:
+    def __init__(
+        self,
+        outcomes: Path,
+        models: Path,
+        workflows: list[str],
+        *,
+        encoder: str = DEFAULT_BENCH_ENCODER,
+        estimator: str = DEFAULT_BENCH_ESTIMATOR,
+        knn_k: int | None = None,
+        fit_to: str = DEFAULT_FIT_TO,
+    ) -> None:
         table = load_llmrouter_json(outcomes, models)
         self.prompts = table.prompts
         self.clusters = np.array(table.clusters or ["all"] * len(table.prompts))
         self.prices = PoolPrices.of(table.prices or {}, local=local_tier(models, table.models))
         self.catalogue = json.loads(models.read_text(encoding="utf-8"))
         self.outcomes = self.prices.align(table.models, table.outcomes)
+        # What estimators, carryover and plans learn from: the raw score (partial credit counts
+        # fractionally) or success as the runs count it, a full score (unmeasured stays NaN).
+        self.fit_to = fit_to
+        full = np.where(np.isnan(self.outcomes), np.nan, (self.outcomes == 1).astype(float))
+        self.targets = full if fit_to == "success" else self.outcomes
         if not self.prices.local.any():
             raise SystemExit(f"no model of ≤ {LOCAL_MAX_BILLION:.0f}B in {models}: no all-local baseline")
         counter = TokenCounter()
@@ -254,14 +278,26 @@ class Bench:
         token_of = dict(zip(self.prompts, self.tokens, strict=True))
         self.token_of = lambda text: token_of.get(text) or counter(text)
         started = time.perf_counter()
-        encoder = training_encoder()  # what `graphroute train` fits on: MiniLM (+ shape features)
-        self.encoder_name = encoder.name
-        self.embeddings = encoder.encode(self.prompts)
+        # Shape and word-problem features appended as `graphroute train` does; only the base varies.
+        encoder_ = training_encoder(base=encoder)
+        self.encoder_name = encoder_.name
+        self.estimator_kind = estimator
+        self.estimator_params: dict[str, float] = {} if knn_k is None else {"k": float(knn_k)}
+        self.embeddings = encoder_.encode(self.prompts)
         self.embed_s = time.perf_counter() - started
         self.workflows = workflows
         self.coster = {name: CallCoster(self.prices, OUTPUT_TOKENS[name], tokens=self.token_of) for name in workflows}
         self.harness = {name: Harness(self.prompts, self.outcomes, self.coster[name]) for name in workflows}
         self.apps = {name: build_graph(name, self.harness[name]) for name in workflows}
+
+    def estimator(self) -> Any:
+        """A fresh, unfitted success estimator of the chosen kind (the same for every strategy)."""
+        return make_estimator(self.estimator_kind, **self.estimator_params)
+
+    def describe_estimator(self) -> str:
+        params = self.estimator().params()
+        shown = {k: v for k, v in params.items() if k in ("k", "l2")}
+        return f"{self.estimator_kind} {shown} on {self.encoder_name}, fitted to {self.fit_to}"
 
     def split(self, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train/test rows by question, and estimates for every row from train-only estimators.
@@ -275,12 +311,12 @@ class Bench:
         train, test = np.sort(order[:cut]), np.sort(order[cut:])
         models = list(self.prices.models)
         estimates = np.zeros_like(self.outcomes)
-        fitted = make_estimator().fit(self.embeddings[train], self.outcomes[train], models)
+        fitted = self.estimator().fit(self.embeddings[train], self.targets[train], models)
         estimates[test] = fitted.predict(self.embeddings[test])
         for fold in np.array_split(rng.permutation(train), 5):
             rest = np.setdiff1d(train, fold)
             estimates[fold] = (
-                make_estimator().fit(self.embeddings[rest], self.outcomes[rest], models).predict(self.embeddings[fold])
+                self.estimator().fit(self.embeddings[rest], self.targets[rest], models).predict(self.embeddings[fold])
             )
         return train, test, estimates
 
@@ -326,14 +362,14 @@ def run_seed(
                 estimates[train],
                 bench.tokens[train],
                 tokens,
-                outcomes=bench.outcomes[train],
+                outcomes=bench.targets[train],
                 difficulty=difficulty[train],
                 contexts=bench.clusters[train],
             )
             for node, tokens in OUTPUT_TOKENS[name].items()
         }
         structure = STRUCTURES[name]
-        carry = Carryover.fit(estimates[train], bench.outcomes[train], bench.clusters[train], seed=seed)
+        carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
         strategies = ("holistic", "per_call", "llmselector", "random")
         curves_: dict[str, list[tuple[float, float]]] = {k: [] for k in strategies}
         started = time.perf_counter()
@@ -385,7 +421,7 @@ def replan_problem(bench: Bench) -> tuple[Workflow, dict[str, NodeDemand], float
             estimates[rows],
             bench.tokens[rows],
             250.0,
-            outcomes=bench.outcomes[rows],
+            outcomes=bench.targets[rows],
             contexts=bench.clusters[rows],
         )
     budget = 0.3 * 60 * float(bench.prices.cost(np.median(bench.tokens), 250.0).max())
@@ -516,16 +552,44 @@ def main(argv: list[str] | None = None) -> int:
         help="write the first seed's runs here for `graphroute replay` "
         "(traces.sqlite, outcomes.jsonl, pool.toml, figures.json)",
     )
+    parser.add_argument(
+        "--encoder",
+        choices=sorted(ENCODER_ALIASES),
+        default=DEFAULT_BENCH_ENCODER,
+        help="sentence encoder under the success estimator (shape and word-problem features appended)",
+    )
+    parser.add_argument(
+        "--estimator", choices=sorted(ESTIMATORS), default=DEFAULT_BENCH_ESTIMATOR, help="success estimator kind"
+    )
+    parser.add_argument("--knn-k", type=int, help="neighbours for --estimator knn (default: the library's tuned k)")
+    parser.add_argument(
+        "--fit-to",
+        choices=("score", "success"),
+        default=DEFAULT_FIT_TO,
+        help="what estimators and plans learn from: the raw score, or success as runs count it (a full score)",
+    )
     args = parser.parse_args(argv)
+    if args.knn_k is not None and args.estimator != "knn":
+        parser.error(f"--knn-k {args.knn_k} needs --estimator knn (got --estimator {args.estimator})")
+    if args.knn_k is not None and args.knn_k < 1:
+        parser.error(f"--knn-k {args.knn_k}: use a positive number of neighbours")
     workflows = [w.strip() for w in args.workflows.split(",") if w.strip()]
     unknown = [w for w in workflows if w not in STRUCTURES]
     if unknown:
         parser.error(f"unknown workflow(s) {unknown}; choose from {list(STRUCTURES)}")
     started = time.perf_counter()
-    bench = Bench(args.outcomes, args.models, workflows)
+    bench = Bench(
+        args.outcomes,
+        args.models,
+        workflows,
+        encoder=args.encoder,
+        estimator=args.estimator,
+        knn_k=args.knn_k,
+        fit_to=args.fit_to,
+    )
     print(
         f"{len(bench.prompts)} questions, {len(bench.prices)} models ({int(bench.prices.local.sum())} local); "
-        f"embeddings {bench.embed_s:.0f}s; tokens: {bench.token_method}",
+        f"embeddings {bench.embed_s:.0f}s; tokens: {bench.token_method}; estimator: {bench.describe_estimator()}",
         flush=True,
     )
     timing = solver_timing(bench)
@@ -554,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_fraction": args.test_fraction,
         "tokens": bench.token_method,
         "output_tokens": OUTPUT_TOKENS,
-        "estimator": f"semantic pillar default: {make_estimator().kind} on {bench.encoder_name}",
+        "estimator": bench.describe_estimator(),
         "per_seed": {name: seed_figures(per_seed, name) for name in workflows},
         "models_used": {
             name: {"all_cloud": per_seed[0][name]["cloud_model"], "all_local": per_seed[0][name]["local_model"]}
