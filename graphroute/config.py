@@ -147,9 +147,7 @@ class ModelSpec(_Strict):
         return (input_tokens * self.input_price + output_tokens * self.output_price) / 1_000_000
 
 
-_BATCH_DEFAULTS = {
-    name: field.default for name, field in ModelSpec.model_fields.items() if name.startswith("batch_")
-}
+_BATCH_DEFAULTS = {name: field.default for name, field in ModelSpec.model_fields.items() if name.startswith("batch_")}
 
 
 class RoutingConfig(_Strict):
@@ -163,7 +161,9 @@ class StorageConfig(_Strict):
     """Where an app's state lives: a path keeps the local default, a URL a backend many workers share."""
 
     traces: str | None = Field(default=None, description="trace store: a SQLite path or a postgresql:// URL")
-    cache: str | None = Field(default=None, description="node and answer caches (when caching is on): a directory or redis://")
+    cache: str | None = Field(
+        default=None, description="node and answer caches (when caching is on): a directory or redis://"
+    )
 
 
 class PoolConfig(_Strict):

@@ -16,8 +16,9 @@ def test_the_demo_runs_without_keys_and_labels_the_cloud_stand_in(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("COLUMNS", "160")
 
-    result = CliRunner().invoke(app, ["demo", "--question", "What is the capital of Italy?",
-                                      "--traces", str(tmp_path / "demo.sqlite")])
+    result = CliRunner().invoke(
+        app, ["demo", "--question", "What is the capital of Italy?", "--traces", str(tmp_path / "demo.sqlite")]
+    )
 
     assert result.exit_code == 0, result.output
     out = result.output

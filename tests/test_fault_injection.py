@@ -43,10 +43,14 @@ def test_thirty_percent_faults_lose_no_output_and_an_outage_heals(
     breakers: None, primary_and_backup: tuple[Faults, ScriptedProvider, ScriptedProvider]
 ) -> None:
     faults, primary, backup = primary_and_backup
-    pool = ModelPool.from_dict({"models": {
-        "primary": primary.pool_entry(timeout_s=2.0, max_retries=1, retry_delay_s=0.01, fallbacks=["backup"]),
-        "backup": backup.pool_entry(),
-    }})
+    pool = ModelPool.from_dict(
+        {
+            "models": {
+                "primary": primary.pool_entry(timeout_s=2.0, max_retries=1, retry_delay_s=0.01, fallbacks=["backup"]),
+                "backup": backup.pool_entry(),
+            }
+        }
+    )
     session = RoutingSession(pool=pool, router=StaticRouter("primary"))
 
     with ThreadPoolExecutor(8) as workers:

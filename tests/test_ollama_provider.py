@@ -31,11 +31,22 @@ class OllamaChat(BaseHTTPRequestHandler):
         OllamaChat.requests.append(body)
         question = body["messages"][-1]["content"]
         lines = [
-            {"model": body["model"], "created_at": "2026-01-01T00:00:00Z",
-             "message": {"role": "assistant", "content": f"echo: {question}"}, "done": False},
-            {"model": body["model"], "created_at": "2026-01-01T00:00:00Z",
-             "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
-             "prompt_eval_count": 11, "eval_count": 3, "total_duration": 1000},
+            {
+                "model": body["model"],
+                "created_at": "2026-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": f"echo: {question}"},
+                "done": False,
+            },
+            {
+                "model": body["model"],
+                "created_at": "2026-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 11,
+                "eval_count": 3,
+                "total_duration": 1000,
+            },
         ]
         payload = "".join(json.dumps(line) + "\n" for line in lines).encode()
         self.send_response(200)
@@ -56,8 +67,9 @@ def ollama_url() -> Iterator[str]:
 
 
 def test_an_ollama_pool_model_answers_and_gets_the_callers_parameters(ollama_url: str) -> None:
-    pool = ModelPool.from_dict({"models": {"box": {"provider": "ollama", "model": "llama3.1:8b",
-                                                   "base_url": ollama_url}}})
+    pool = ModelPool.from_dict(
+        {"models": {"box": {"provider": "ollama", "model": "llama3.1:8b", "base_url": ollama_url}}}
+    )
     session = RoutingSession(pool=pool, router=StaticRouter("box"))
     messages = [HumanMessage("hello")]
     call = dispatch.prepare(session, messages, {"langgraph_node": "greet"}, requested="gpt-4o")

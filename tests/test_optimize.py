@@ -132,10 +132,10 @@ def test_the_example_app_runs_unmodified(local_pool: ModelPool, tmp_path: Path) 
 
 
 def test_a_failed_call_keeps_everything_traced_before_it(local_pool: ModelPool, tmp_path: Path) -> None:
-    broken = local_pool.replace("local-b", provider="openai-compatible", base_url="http://127.0.0.1:9/v1",
-                                max_retries=0)
-    app = optimize(build_capitals(), pool=broken, routes={"review:summarize": "local-b"},
-                   traces=tmp_path / "t.sqlite")
+    broken = local_pool.replace(
+        "local-b", provider="openai-compatible", base_url="http://127.0.0.1:9/v1", max_retries=0
+    )
+    app = optimize(build_capitals(), pool=broken, routes={"review:summarize": "local-b"}, traces=tmp_path / "t.sqlite")
 
     with pytest.raises(Exception, match=r"local-b.*127\.0\.0\.1:9"):
         app.invoke({"topics": TOPICS[:1]})

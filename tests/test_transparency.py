@@ -27,8 +27,16 @@ from graphroute import OptimizedApp, optimize
 from tests.graph.fakes import mirror_pool, normalise
 from tests.graph.shapes import SHAPES, SHAPES_BY_NAME, Shape, compiled
 
-STREAM_MODES: list[Any] = ["values", "updates", "messages", "custom", "debug", "tasks", "checkpoints",
-                           ["values", "updates", "messages", "custom"]]
+STREAM_MODES: list[Any] = [
+    "values",
+    "updates",
+    "messages",
+    "custom",
+    "debug",
+    "tasks",
+    "checkpoints",
+    ["values", "updates", "messages", "custom"],
+]
 THREAD = {"configurable": {"thread_id": "thread-1"}}
 
 
@@ -118,7 +126,10 @@ def test_nested_calls_are_traced_under_their_full_node_ids(tmp_path: Path) -> No
     app.invoke({"question": "q"})
 
     assert [(call.node, call.model) for call in app.last_run.calls] == [
-        ("research:intro", "intro"), ("research:deep:detail", "detail"), ("research:deep:verify", "verify")]
+        ("research:intro", "intro"),
+        ("research:deep:detail", "detail"),
+        ("research:deep:verify", "verify"),
+    ]
 
 
 def test_an_interrupted_thread_resumes_the_same_way(tmp_path: Path) -> None:

@@ -113,6 +113,7 @@ def _tiktoken_encoder() -> Callable[[str], Sequence[int]] | None:
             encoding = tiktoken.get_encoding(name)
         except Exception:  # missing plugin or no cached file: try the next source
             continue
+
         def encode(text: str, _encoding: Any = encoding) -> Sequence[int]:
             return _encoding.encode(text, disallowed_special=())
 

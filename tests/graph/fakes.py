@@ -47,8 +47,13 @@ def mirror_pool(
         key = f"{name}#{next(_keys)}"
         _factories[key] = factory
         input_price, output_price = (prices or {}).get(name, (0.0, 0.0))
-        entries[name] = {"provider": "fake", "model": key, "input_price": input_price,
-                         "output_price": output_price, "locality": "local"}
+        entries[name] = {
+            "provider": "fake",
+            "model": key,
+            "input_price": input_price,
+            "output_price": output_price,
+            "locality": "local",
+        }
     return ModelPool.from_dict({"models": entries})
 
 
@@ -79,14 +84,21 @@ class ToolCallingFake(GenericFakeChatModel):
 def scripted(replies: Iterable[str | AIMessage], *, input_tokens: int = 0, output_tokens: int = 0) -> BaseChatModel:
     """A model answering ``replies`` in order, forever (with token usage when given)."""
     messages = [
-        AIMessage(content=reply, usage_metadata={"input_tokens": input_tokens, "output_tokens": output_tokens,
-                                                 "total_tokens": input_tokens + output_tokens})
+        AIMessage(
+            content=reply,
+            usage_metadata={
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            },
+        )
         if isinstance(reply, str) and (input_tokens or output_tokens)
         else reply
         for reply in replies
     ]
-    return GenericFakeChatModel(messages=itertools.cycle([m.model_copy() if isinstance(m, AIMessage) else m
-                                                          for m in messages]))
+    return GenericFakeChatModel(
+        messages=itertools.cycle([m.model_copy() if isinstance(m, AIMessage) else m for m in messages])
+    )
 
 
 # -- comparing two runs -------------------------------------------------------------------------

@@ -274,8 +274,10 @@ def add(a: int, b: int) -> int:
 
 
 def _agent_model() -> ToolCallingFake:
-    calls = [{"name": "multiply", "args": {"a": 6, "b": 7}, "id": "call-1"},
-             {"name": "add", "args": {"a": 40, "b": 2}, "id": "call-2"}]
+    calls = [
+        {"name": "multiply", "args": {"a": 6, "b": 7}, "id": "call-1"},
+        {"name": "add", "args": {"a": 40, "b": 2}, "id": "call-2"},
+    ]
     return ToolCallingFake(messages=iter([AIMessage("", tool_calls=calls), AIMessage("Both are 42.")]))
 
 
@@ -367,46 +369,119 @@ def _chain(*nodes: str, kind: str = "plain") -> set[tuple[str, str, str]]:
 
 QUESTION = {"question": "Why is the sky blue?"}
 SHAPES = [
-    Shape("chain", make_chain, QUESTION, {"outline": "llm", "write": "llm", "polish": "llm"},
-          _chain(START, "outline", "write", "polish", END)),
-    Shape("diamond", make_diamond, QUESTION,
-          {"split": "function", "pros": "llm", "cons": "llm", "weigh": "function"},
-          _chain(START, "split", "pros") | {("split", "cons", "plain"), ("pros", "weigh", "join"),
-                                            ("cons", "weigh", "join"), ("weigh", END, "plain")},
-          parallel=True),
-    Shape("router_path_map", make_router_path_map, QUESTION,
-          {"classify": "llm", "expert": "llm", "generalist": "llm"},
-          _chain(START, "classify") | {("classify", "expert", "conditional"), ("classify", "generalist", "conditional"),
-                                       ("expert", END, "plain"), ("generalist", END, "plain")}),
-    Shape("router_literal", make_router_literal, QUESTION,
-          {"classify": "llm", "expert": "llm", "generalist": "llm"},
-          _chain(START, "classify") | {("classify", "expert", "conditional"), ("classify", "generalist", "conditional"),
-                                       ("expert", END, "plain"), ("generalist", END, "plain")}),
-    Shape("loop", make_loop, QUESTION, {"draft": "llm", "review": "llm"},
-          _chain(START, "draft", "review") | {("review", "draft", "conditional"), ("review", END, "conditional")}),
-    Shape("map_reduce", make_map_reduce, {"question": "tides,moons,stars"},
-          {"plan": "function", "worker": "llm", "reduce": "llm"},
-          _chain(START, "plan") | {("plan", "worker", "send"), ("worker", "reduce", "plain"), ("reduce", END, "plain")},
-          parallel=True),
-    Shape("nested", make_nested, QUESTION,
-          {"research": "subgraph", "research:intro": "llm", "research:deep": "subgraph",
-           "research:deep:detail": "llm", "research:deep:verify": "llm", "finish": "function"},
-          _chain(START, "research", "finish", END)
-          | _chain("research:__start__", "research:intro", "research:deep", "research:__end__")
-          | _chain("research:deep:__start__", "research:deep:detail", "research:deep:verify", "research:deep:__end__")
-          | {("research", "research:__start__", "enter"), ("research:deep", "research:deep:__start__", "enter")},
-          stream_kwargs={"subgraphs": True}),
-    Shape("react_agent", make_react_agent, {"messages": [("user", "What are 6*7 and 40+2?")]},
-          {"agent": "llm", "tools": "tool"},
-          {(START, "agent", "plain"), ("agent", "tools", "send"), ("agent", END, "conditional"),
-           ("tools", "agent", "plain")},
-          parallel=True),
-    Shape("interrupt", make_interrupt, QUESTION, {"propose": "llm", "approve": "function", "act": "llm"},
-          _chain(START, "propose", "approve", "act", END), checkpointer=True, resume="approved"),
-    Shape("failing", make_failing, QUESTION, {"fetch": "llm", "parse": "llm"},
-          _chain(START, "fetch", "parse", END), raises=ValueError),
-    Shape("async_only", make_async_only, QUESTION, {"ask": "llm", "check": "llm"},
-          _chain(START, "ask", "check", END), is_async=True),
+    Shape(
+        "chain",
+        make_chain,
+        QUESTION,
+        {"outline": "llm", "write": "llm", "polish": "llm"},
+        _chain(START, "outline", "write", "polish", END),
+    ),
+    Shape(
+        "diamond",
+        make_diamond,
+        QUESTION,
+        {"split": "function", "pros": "llm", "cons": "llm", "weigh": "function"},
+        _chain(START, "split", "pros")
+        | {("split", "cons", "plain"), ("pros", "weigh", "join"), ("cons", "weigh", "join"), ("weigh", END, "plain")},
+        parallel=True,
+    ),
+    Shape(
+        "router_path_map",
+        make_router_path_map,
+        QUESTION,
+        {"classify": "llm", "expert": "llm", "generalist": "llm"},
+        _chain(START, "classify")
+        | {
+            ("classify", "expert", "conditional"),
+            ("classify", "generalist", "conditional"),
+            ("expert", END, "plain"),
+            ("generalist", END, "plain"),
+        },
+    ),
+    Shape(
+        "router_literal",
+        make_router_literal,
+        QUESTION,
+        {"classify": "llm", "expert": "llm", "generalist": "llm"},
+        _chain(START, "classify")
+        | {
+            ("classify", "expert", "conditional"),
+            ("classify", "generalist", "conditional"),
+            ("expert", END, "plain"),
+            ("generalist", END, "plain"),
+        },
+    ),
+    Shape(
+        "loop",
+        make_loop,
+        QUESTION,
+        {"draft": "llm", "review": "llm"},
+        _chain(START, "draft", "review") | {("review", "draft", "conditional"), ("review", END, "conditional")},
+    ),
+    Shape(
+        "map_reduce",
+        make_map_reduce,
+        {"question": "tides,moons,stars"},
+        {"plan": "function", "worker": "llm", "reduce": "llm"},
+        _chain(START, "plan") | {("plan", "worker", "send"), ("worker", "reduce", "plain"), ("reduce", END, "plain")},
+        parallel=True,
+    ),
+    Shape(
+        "nested",
+        make_nested,
+        QUESTION,
+        {
+            "research": "subgraph",
+            "research:intro": "llm",
+            "research:deep": "subgraph",
+            "research:deep:detail": "llm",
+            "research:deep:verify": "llm",
+            "finish": "function",
+        },
+        _chain(START, "research", "finish", END)
+        | _chain("research:__start__", "research:intro", "research:deep", "research:__end__")
+        | _chain("research:deep:__start__", "research:deep:detail", "research:deep:verify", "research:deep:__end__")
+        | {("research", "research:__start__", "enter"), ("research:deep", "research:deep:__start__", "enter")},
+        stream_kwargs={"subgraphs": True},
+    ),
+    Shape(
+        "react_agent",
+        make_react_agent,
+        {"messages": [("user", "What are 6*7 and 40+2?")]},
+        {"agent": "llm", "tools": "tool"},
+        {
+            (START, "agent", "plain"),
+            ("agent", "tools", "send"),
+            ("agent", END, "conditional"),
+            ("tools", "agent", "plain"),
+        },
+        parallel=True,
+    ),
+    Shape(
+        "interrupt",
+        make_interrupt,
+        QUESTION,
+        {"propose": "llm", "approve": "function", "act": "llm"},
+        _chain(START, "propose", "approve", "act", END),
+        checkpointer=True,
+        resume="approved",
+    ),
+    Shape(
+        "failing",
+        make_failing,
+        QUESTION,
+        {"fetch": "llm", "parse": "llm"},
+        _chain(START, "fetch", "parse", END),
+        raises=ValueError,
+    ),
+    Shape(
+        "async_only",
+        make_async_only,
+        QUESTION,
+        {"ask": "llm", "check": "llm"},
+        _chain(START, "ask", "check", END),
+        is_async=True,
+    ),
 ]
 SHAPES_BY_NAME = {shape.name: shape for shape in SHAPES}
 

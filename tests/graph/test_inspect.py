@@ -87,7 +87,11 @@ def test_subgraphs_are_levels_with_namespaced_ids() -> None:
     assert graph.levels() == ["", "research", "research:deep"]
     assert graph.containers_of("research:deep:verify") == ["research:deep", "research"]
     assert graph.level_nodes("research:deep") == [
-        "research:deep:__start__", "research:deep:__end__", "research:deep:detail", "research:deep:verify"]
+        "research:deep:__start__",
+        "research:deep:__end__",
+        "research:deep:detail",
+        "research:deep:verify",
+    ]
 
 
 def test_a_react_agent_is_an_llm_node_looping_with_a_tool_node() -> None:

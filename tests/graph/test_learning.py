@@ -27,8 +27,10 @@ def traced_runs(graph: StateGraph, models: dict, routes: dict, store: TraceStore
 
 def triage_graph(labels: list[str]) -> tuple[StateGraph, dict]:
     """classify ─► urgent (70%) | routine (30%) ─► END, the label coming from the model."""
-    models = {"classify": lambda: FakeListChatModel(responses=labels), "reply": lambda: scripted(
-        ["on it"], input_tokens=120, output_tokens=30)}
+    models = {
+        "classify": lambda: FakeListChatModel(responses=labels),
+        "reply": lambda: scripted(["on it"], input_tokens=120, output_tokens=30),
+    }
     classify_llm, reply_llm = models["classify"](), models["reply"]()
 
     def classify(state: State) -> State:
@@ -58,8 +60,13 @@ def test_a_70_30_branch_is_learned_within_a_tenth(trace_store: TraceStore) -> No
     labels = ["urgent"] * 35 + ["routine"] * 15  # a 70/30 branch, in a shuffled order
     random.Random(7).shuffle(labels)
     graph, models = triage_graph(labels)
-    traced_runs(graph, models, {"classify": "classify", "urgent": "reply"}, trace_store,
-                [{"question": f"ticket {i}"} for i in range(RUNS)])
+    traced_runs(
+        graph,
+        models,
+        {"classify": "classify", "urgent": "reply"},
+        trace_store,
+        [{"question": f"ticket {i}"} for i in range(RUNS)],
+    )
 
     workflow = inspect(graph, traces=trace_store)
 
@@ -78,8 +85,10 @@ def test_loop_iterations_are_learned(trace_store: TraceStore) -> None:
     rng = random.Random(11)
     passes = [rng.randint(1, 5) for _ in range(RUNS)]  # mean 3
     verdicts = [verdict for n in passes for verdict in ["revise"] * (n - 1) + ["approve"]]
-    models = {"write": lambda: FakeListChatModel(responses=["a draft"]),
-              "review": lambda: FakeListChatModel(responses=verdicts)}
+    models = {
+        "write": lambda: FakeListChatModel(responses=["a draft"]),
+        "review": lambda: FakeListChatModel(responses=verdicts),
+    }
     write_llm, review_llm = models["write"](), models["review"]()
 
     def write(state: State) -> State:
@@ -188,8 +197,13 @@ def test_a_branch_inside_a_subgraph_is_learned_per_subgraph_run(trace_store: Tra
     graph.add_node("close", lambda state: {"verdict": "closed"})
     graph.add_edge(START, "desk")
     graph.add_edge("desk", "close")
-    traced_runs(graph, models, {"desk:classify": "classify", "desk:urgent": "reply"}, trace_store,
-                [{"question": f"ticket {i}"} for i in range(len(labels))])
+    traced_runs(
+        graph,
+        models,
+        {"desk:classify": "classify", "desk:urgent": "reply"},
+        trace_store,
+        [{"question": f"ticket {i}"} for i in range(len(labels))],
+    )
 
     workflow = inspect(graph, traces=trace_store)
 

@@ -47,8 +47,9 @@ def test_llmselector_finds_the_best_per_node_assignment_of_a_small_chain(two_mod
     lam = 1 / 60
 
     def objective(models: dict[str, int]) -> float:
-        expect = {(n, 0): Expectation(float(demands[n].estimates[0, m]), 2.0 if m == 0 else 20.0)
-                  for n, m in models.items()}
+        expect = {
+            (n, 0): Expectation(float(demands[n].estimates[0, m]), 2.0 if m == 0 else 20.0) for n, m in models.items()
+        }
         return workflow.success(expect) - lam * workflow.cost(expect)
 
     best = max((dict(zip("abc", combo, strict=True)) for combo in itertools.product((0, 1), repeat=3)), key=objective)

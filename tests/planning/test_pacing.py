@@ -23,13 +23,12 @@ def router_and_pacer() -> tuple[PlannedRouter, BudgetPacer]:
     """A free local model and a cloud model ($10 per 1M tokens); the cloud lifts success 0.6 → 0.9."""
     prices = PoolPrices.of({"local": (0.0, 0.0), "cloud": (10.0, 10.0)}, local=["local"])
     tokens = np.linspace(200, 1800, 17)  # typical prompts: 200–1,800 tokens
-    demand = {
-        step: NodeDemand(step, np.tile([0.6, 0.9], (len(tokens), 1)), tokens, 100.0) for step in STEPS
-    }
+    demand = {step: NodeDemand(step, np.tile([0.6, 0.9], (len(tokens), 1)), tokens, 100.0) for step in STEPS}
     plan = solve(Workflow.chain(*STEPS), demand, prices, budget_usd=0.012)
     pacer = BudgetPacer(plan.lam, run_budget_usd=0.03, total_usd=2.0, runs=100, target_usd=plan.expected_cost)
-    router = PlannedRouter(plan, estimates=lambda request: {"local": 0.6, "cloud": 0.9}, pacer=pacer,
-                           tokens=lambda text: len(text.split()))
+    router = PlannedRouter(
+        plan, estimates=lambda request: {"local": 0.6, "cloud": 0.9}, pacer=pacer, tokens=lambda text: len(text.split())
+    )
     return router, pacer
 
 

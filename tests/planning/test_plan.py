@@ -85,10 +85,12 @@ def test_run_contexts_change_what_later_calls_are_worth(two_models) -> None:
     # Two kinds of task: in "easy" runs both steps succeed on the cheap model; in "hard" runs
     # the second step fails whatever model runs it, so the first step's strong model is wasted.
     contexts = np.array(["easy"] * 30 + ["hard"] * 30)
-    first = NodeDemand("first", np.repeat([[0.5, 0.9], [0.4, 0.9]], 30, axis=0), np.full(60, 1e6), 1e6,
-                       contexts=contexts)
-    second = NodeDemand("second", np.repeat([[0.95, 0.95], [0.05, 0.05]], 30, axis=0), np.full(60, 1e6), 1e6,
-                        contexts=contexts)
+    first = NodeDemand(
+        "first", np.repeat([[0.5, 0.9], [0.4, 0.9]], 30, axis=0), np.full(60, 1e6), 1e6, contexts=contexts
+    )
+    second = NodeDemand(
+        "second", np.repeat([[0.95, 0.95], [0.05, 0.05]], 30, axis=0), np.full(60, 1e6), 1e6, contexts=contexts
+    )
     plan = solve(Workflow.chain("first", "second"), {"first": first, "second": second}, two_models, lam=1 / 60)
     assert plan.decide("first", estimates=np.array([0.5, 0.9])).model == "strong"
     assert plan.decide("first", estimates=np.array([0.4, 0.9])).model == "cheap"

@@ -52,13 +52,15 @@ def provider():
 
 
 def test_a_planned_app_keeps_every_run_within_its_budget(provider, tmp_path: Path) -> None:
-    pool = ModelPool.from_dict({
-        "routing": {"default": "local"},
-        "models": {
-            "local": provider.pool_entry(locality="local"),
-            "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
-        },
-    })
+    pool = ModelPool.from_dict(
+        {
+            "routing": {"default": "local"},
+            "models": {
+                "local": provider.pool_entry(locality="local"),
+                "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
+            },
+        }
+    )
     budget = 0.008  # one cloud call costs $0.006: a run can afford one
     graph = chain()
     plan = plan_app(graph.compile(), pool, budget_usd=budget)
@@ -82,11 +84,14 @@ def test_a_planned_app_keeps_every_run_within_its_budget(provider, tmp_path: Pat
 
 
 def test_the_cli_prints_the_plan_and_calibrated_thresholds(tmp_path: Path, monkeypatch) -> None:
-    (tmp_path / "app.py").write_text(textwrap.dedent('''
+    (tmp_path / "app.py").write_text(
+        textwrap.dedent("""
         from tests.planning.test_router import chain
         app = chain().compile()
-    '''))
-    (tmp_path / "graphroute.toml").write_text(textwrap.dedent('''
+    """)
+    )
+    (tmp_path / "graphroute.toml").write_text(
+        textwrap.dedent("""
         [routing]
         default = "local"
         [models.local]
@@ -101,7 +106,8 @@ def test_the_cli_prints_the_plan_and_calibrated_thresholds(tmp_path: Path, monke
         input_price = 2.5
         output_price = 10.0
         locality = "cloud"
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
     target = f"{tmp_path / 'app.py'}:app"
     result = CliRunner().invoke(cli, ["plan", target, "--budget", "0.002"])
