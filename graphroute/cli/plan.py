@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from graphroute.errors import ConfigError, GraphRouteError
+
+if TYPE_CHECKING:
+    from graphroute.planning.plan import Plan
 
 Target = Annotated[str, typer.Argument(help="The app: package.module:attr or path/to/file.py:attr.")]
 Budget = Annotated[float | None, typer.Option("--budget", help="Expected USD per run to plan for.")]
@@ -47,6 +50,17 @@ def _solve(target: str, pool: Path | None, traces: str | None, budget: float | N
     return plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=store)
 
 
+def _solve_or_exit(
+    console: Console, target: str, pool: Path | None, traces: str | None, budget: float | None, share: float | None
+) -> Plan:
+    """The plan, or our error printed in red and exit status 1 (never a traceback)."""
+    try:
+        return _solve(target, pool, traces, budget, share)
+    except GraphRouteError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+
+
 def plan_command(
     target: Target,
     budget: Budget = None,
@@ -56,11 +70,7 @@ def plan_command(
 ) -> None:
     """Print the plan: per node its ladder, thresholds, expected calls, cost and success."""
     console = _console()
-    try:
-        plan = _solve(target, pool, traces, budget, cloud_share)
-    except GraphRouteError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}")
-        raise typer.Exit(1) from None
+    plan = _solve_or_exit(console, target, pool, traces, budget, cloud_share)
     table = Table(title=f"plan for {target}")
     for column in ("node", "calls/run", "cost/run $", "success", "value", "ladder (by difficulty)"):
         table.add_column(column, justify="left" if column in ("node", "ladder (by difficulty)") else "right")
@@ -88,11 +98,7 @@ def calibrate_command(
 ) -> None:
     """Per node, the difficulty threshold from which calls go to a cloud model."""
     console = _console()
-    try:
-        plan = _solve(target, pool, traces, budget, cloud_share)
-    except GraphRouteError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}")
-        raise typer.Exit(1) from None
+    plan = _solve_or_exit(console, target, pool, traces, budget, cloud_share)
     from graphroute.planning.calibration import cloud_thresholds
 
     table = Table(title=f"calibrated thresholds for {target}")
