@@ -47,11 +47,11 @@ def learn_from_feedback(bandit: BanditPillar, store: TraceStore, *, since: float
 
     A score is the answer's quality in [0, 1]; the reward also charges the call's cost, as the
     bandit's own rewards do. Calls the bandit did not choose (no bandit context) are skipped.
+    The store is asked only for rows newer than ``since``: reading again costs what is new,
+    not the whole feedback table.
     """
     newest = since
-    for record in store.feedback():
-        if since is not None and record.created_at <= since:
-            continue
+    for record in store.feedback(since=since):
         newest = record.created_at if newest is None else max(newest, record.created_at)
         for call in _targets(store, record):
             context = bandit_context(call, bandit.name)

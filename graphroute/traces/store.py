@@ -122,6 +122,10 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX feedback_call ON feedback(call_id);
     CREATE INDEX calls_started ON calls(started_at);
     """,
+    # 4: feedback read by time, so a reader that keeps a cursor fetches only the new rows
+    """
+    CREATE INDEX feedback_created ON feedback(created_at);
+    """,
 )
 
 
@@ -323,9 +327,18 @@ class TraceStore:
         *,
         source: str | None = None,
         call_id: str | None = None,
+        since: float | None = None,
     ) -> list[FeedbackRecord]:
-        """Feedback and known outcomes in the order they were given."""
+        """Feedback and known outcomes in the order they were given.
+
+        ``since`` keeps only rows given strictly after that Unix time, so the newest
+        ``created_at`` a reader has seen works as its cursor: the next read fetches only what
+        is new instead of the whole table.
+        """
         where, args = _where(run_id=run_id, node=node, source=source, call_id=call_id)
+        if since is not None:
+            where += " AND created_at > ?"
+            args.append(since)
         rows = self._fetch(f"SELECT * FROM feedback WHERE {where} ORDER BY id", args)
         records = []
         for row in rows:

@@ -1,8 +1,8 @@
 """The trace store's suites on SQLite and on PostgreSQL: same records in, same answers out.
 
 Every test below that takes ``trace_store`` is imported from the suites that already hold
-SQLite to them (store, transfer, quality, preferences, and profiles learned from traced runs
-of real LangGraph apps); here the fixture gives each backend in turn.
+SQLite to them (store, feedback cursors, transfer, quality, preferences, and profiles learned
+from traced runs of real LangGraph apps); here the fixture gives each backend in turn.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from tests.graph.test_learning import (  # noqa: F401  (collected here against e
     test_loop_iterations_are_learned,
     test_send_fan_out_width_is_learned,
     test_traces_of_another_graph_teach_nothing,
+)
+from tests.traces.test_feedback_since import (  # noqa: F401
+    test_feedback_since_a_time_returns_only_the_rows_given_after_it,
+    test_learning_again_from_the_newest_time_seen_credits_only_the_new_scores,
 )
 from tests.traces.test_preferences import (  # noqa: F401
     test_automatic_failures_and_an_outcome_file_rank_answers_too,
