@@ -14,9 +14,9 @@ is also the pacer's target, so λ follows real spend from run to run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphroute.errors import ConfigError
 from graphroute.planning.pacing import BudgetPacer
@@ -25,6 +25,9 @@ from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.profiles import plan_inputs, prior_skills
 from graphroute.planning.router import EstimateSource, PlannedRouter
 from graphroute.planning.solver import solve
+
+if TYPE_CHECKING:
+    from graphroute.graph.inspect import WorkflowGraph
 
 
 def plan_app(
@@ -52,7 +55,7 @@ def plan_app(
     prices = PoolPrices.from_pool(pool)
     skill_source = "given" if skills else "price-rank prior"
     if not skills and store is not None:
-        measured, scored = measured_skills(store, prices)
+        measured, scored = measured_skills(store, prices, nodes=app_nodes(graph))
         if measured:
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills)
@@ -62,21 +65,44 @@ def plan_app(
     return plan
 
 
-def measured_skills(store: Any, prices: PoolPrices, *, prior_weight: float = 5.0) -> tuple[dict[str, float], int]:
+def app_nodes(graph: WorkflowGraph) -> list[str]:
+    """The app's top-level nodes: the names its calls are traced under (a subgraph's inner
+    calls as ``parent:inner``, which ``TraceStore.calls(nodes=...)`` counts under ``parent``)."""
+    return [node for node in graph.work_nodes() if not graph.level_of(node)]
+
+
+def measured_skills(
+    store: Any,
+    prices: PoolPrices,
+    *,
+    nodes: Collection[str] | None = None,
+    since: float | None = None,
+    prior_weight: float = 5.0,
+) -> tuple[dict[str, float], int]:
     """Per model, its mean score over scored calls, shrunk towards the price-rank prior.
 
     Scores come from feedback, known outcomes and hard failures (``traces/outcomes.py``); a
-    call nobody scored says nothing. ``prior_weight`` calls' worth of the prior keeps a model
-    seen twice from swinging the plan. Returns the skills and how many scored calls they rest on.
+    call nobody scored says nothing. ``nodes`` keeps only calls of those nodes (and of the
+    nodes inside them, for a subgraph): the default trace store is shared by every app, and
+    another app's calls must not move this app's plan. ``since`` keeps calls started at or
+    after that Unix time. ``prior_weight`` calls' worth of the prior keeps a model seen twice
+    from swinging the plan. Returns the skills and how many scored calls they rest on.
     """
-    from graphroute.traces.outcomes import success_rates
+    from graphroute.traces.outcomes import score_calls
 
+    # One pass over the chosen calls, scored together: hindsight signals (a failure later in
+    # the run) need every call of a run, and each of this app's runs holds only its nodes.
+    calls = store.calls(nodes=nodes, since=since)
+    run_ids = {call.run_id for call in calls}
+    runs = [run for run in store.runs() if run.run_id in run_ids]
+    feedback = [item for item in store.feedback() if item.run_id in run_ids or item.run_id is None]
     prior = prior_skills(prices)
     totals: dict[str, list[float]] = {}
-    for (_, model), rate in success_rates(store).items():
-        if model in prior:
+    for outcome in score_calls(calls, feedback, runs):
+        model = outcome.call.model
+        if outcome.score is not None and model in prior:
             count, total = totals.setdefault(model, [0.0, 0.0])
-            totals[model] = [count + rate.trials, total + rate.total]
+            totals[model] = [count + 1, total + outcome.score]
     skills = {
         model: (total + prior_weight * prior[model]) / (count + prior_weight)
         for model, (count, total) in totals.items()

@@ -18,7 +18,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -275,6 +275,7 @@ class TraceStore:
         run_id: str | None = None,
         node: str | None = None,
         *,
+        nodes: Collection[str] | None = None,
         model: str | None = None,
         request_hash: str | None = None,
         graph: str | None = None,
@@ -283,13 +284,18 @@ class TraceStore:
     ) -> list[CallRecord]:
         """Calls in the order they were recorded, filtered by any of the given fields.
 
-        ``node`` matches the node and, for a subgraph's name, every node inside it;
-        ``since``/``until`` are Unix times on the call's start.
+        ``node`` matches the node and, for a subgraph's name, every node inside it; ``nodes``
+        does the same for any of several (one app's nodes, in a store several apps share; an
+        empty collection matches nothing). ``since``/``until`` are Unix times on the call's start.
         """
         where, args = _where(run_id=run_id, model=model, request_hash=request_hash, since=since, until=until)
         if node is not None:
-            where += " AND (node = ? OR node LIKE ? ESCAPE '\\')"
+            where += f" AND {_NODE_MATCH}"
             args += [node, _like_prefix(node)]
+        if nodes is not None:
+            names = sorted(set(nodes))
+            where += " AND (" + (" OR ".join([_NODE_MATCH] * len(names)) or "1=0") + ")"
+            args += [value for name in names for value in (name, _like_prefix(name))]
         if graph is not None:
             where += " AND run_id IN (SELECT run_id FROM runs WHERE graph = ?)"
             args.append(graph)
@@ -370,6 +376,10 @@ class TraceStore:
 def _statements(script: str) -> list[str]:
     """A migration script split into statements (``executescript`` would commit on its own)."""
     return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+# A node, or any node inside it when it is a subgraph (``parent`` matches ``parent:child``).
+_NODE_MATCH = "(node = ? OR node LIKE ? ESCAPE '\\')"
 
 
 def _like_prefix(node: str) -> str:

@@ -25,6 +25,9 @@ from tests.graph.test_learning import (  # noqa: F401  (collected here against e
     test_send_fan_out_width_is_learned,
     test_traces_of_another_graph_teach_nothing,
 )
+from tests.traces.test_calls_of_nodes import (  # noqa: F401
+    test_calls_of_several_nodes_include_the_nodes_inside_their_subgraphs,
+)
 from tests.traces.test_feedback_since import (  # noqa: F401
     test_feedback_since_a_time_returns_only_the_rows_given_after_it,
     test_learning_again_from_the_newest_time_seen_credits_only_the_new_scores,
