@@ -26,190 +26,41 @@ Usage::
     signal = bandit.choose(["local", "cloud"], node="plan", difficulty=0.7)
     bandit.observe(signal, Outcome(cost_usd=0.0004))        # after the call
     bandit.observe(signal, Outcome(error="TimeoutError"))   # or when it failed
+
+This module is the pillar and the public face of its parts: arm statistics and the policies in
+``graphroute.pillars.bandit_arms``, the stores in ``graphroute.pillars.bandit_store``; every
+name is importable from here as well.
 """
 
 from __future__ import annotations
 
 import random
 import re
-import sqlite3
 import threading
-import time
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from graphroute.errors import ConfigError
+from graphroute.pillars.bandit_arms import ArmState, ArmView, Decay, Evidence, Policy, pick
+from graphroute.pillars.bandit_store import BanditStore, SQLiteBanditStore
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
-
-Policy = Literal["thompson", "epsilon"]
 
 __all__ = [
     "ArmState",
+    "ArmView",
     "BanditPillar",
     "BanditSignal",
     "BanditStore",
+    "Decay",
+    "Evidence",
     "Outcome",
+    "Policy",
     "SQLiteBanditStore",
     "looks_like_refusal",
 ]
 
-
-# -- storage --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Evidence:
-    """One observed reward as Beta evidence, and whether the call failed outright."""
-
-    success: float
-    failure: float
-    error: bool = False
-
-
-@dataclass(frozen=True)
-class Decay:
-    """How evidence fades, and how a failing arm is rested and probed (self-healing).
-
-    ``discount`` per context step (0.95: roughly the last 20 calls count). After the n-th
-    error in a row an arm rests ``backoff · 2^(n-1)`` steps (at most ``max_backoff``), then
-    gets exactly one probe call. A success that ends a streak of ``heal_after`` or more errors
-    (an outage, not a flaky call) clears the arm's evidence: it is judged afresh.
-    """
-
-    discount: float = 0.95
-    backoff: int = 4
-    max_backoff: int = 64
-    heal_after: int = 3
-
-
-@dataclass(frozen=True)
-class ArmState:
-    """Fractional successes/failures as of context step ``step``; plays; the error streak."""
-
-    success: float = 0.0
-    failure: float = 0.0
-    plays: int = 0
-    step: int = 0
-    streak: int = 0
-    rest_until: int = 0
-
-    def decayed(self, now: int, discount: float) -> tuple[float, float]:
-        """(success, failure) seen from context step ``now``: older evidence weighs less."""
-        factor = discount ** max(0, now - self.step)
-        return self.success * factor, self.failure * factor
-
-    def add(self, now: int, evidence: Evidence, decay: Decay) -> ArmState:
-        success, failure = self.decayed(now, decay.discount)
-        if evidence.error:
-            streak = self.streak + 1
-            rest = min(decay.max_backoff, decay.backoff * 2 ** (streak - 1))
-            return ArmState(success, failure + evidence.failure, self.plays + 1, now, streak, now + rest)
-        if self.streak >= decay.heal_after:  # recovered from an outage: forget it
-            success, failure = 0.0, 0.0
-        return ArmState(success + evidence.success, failure + evidence.failure, self.plays + 1, now)
-
-
-class BanditStore(ABC):
-    """Where arm state lives. ``update`` must be atomic: concurrent updates all count.
-
-    ``graphroute.scaleout.RedisBanditStore`` keeps a hash per context and runs ``update`` as a
-    server-side script (``ArmState.add`` in Lua).
-    """
-
-    @abstractmethod
-    def load(self, context: str) -> tuple[int, dict[str, ArmState]]:
-        """The context's current step and its arms."""
-
-    @abstractmethod
-    def update(self, context: str, model: str, evidence: Evidence, decay: Decay) -> None:
-        """Advance the context one step and add evidence to one arm."""
-
-    @abstractmethod
-    def contexts(self) -> list[str]:
-        """Every context with state."""
-
-    @abstractmethod
-    def clear(self, context: str | None = None) -> None:
-        """Forget one context, or everything."""
-
-    def close(self) -> None:  # noqa: B027  (optional hook: most stores hold nothing to release)
-        """Release connections (default: nothing to release)."""
-
-
-class SQLiteBanditStore(BanditStore):
-    """State in its own SQLite file (WAL): survives restarts, shared safely between processes.
-
-    ``":memory:"`` keeps it in this process only (experiments, policy studies).
-    """
-
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS bandit_contexts (context TEXT PRIMARY KEY, step INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS bandit_arms (
-        context TEXT NOT NULL, model TEXT NOT NULL, success REAL NOT NULL, failure REAL NOT NULL,
-        plays INTEGER NOT NULL, step INTEGER NOT NULL, streak INTEGER NOT NULL, rest_until INTEGER NOT NULL,
-        updated_at REAL NOT NULL, PRIMARY KEY (context, model));
-    """
-    _COLUMNS = "success, failure, plays, step, streak, rest_until"
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # As the trace store: WAL + NORMAL survives a crashed process; FULL's fsync per update
-        # cost ~5 ms of every routed call (benchmarks/shared_overhead.py).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(self.SCHEMA)
-        self._lock = threading.Lock()
-
-    def load(self, context: str) -> tuple[int, dict[str, ArmState]]:
-        with self._lock:
-            row = self._db.execute("SELECT step FROM bandit_contexts WHERE context = ?", (context,)).fetchone()
-            arms = self._db.execute(
-                f"SELECT model, {self._COLUMNS} FROM bandit_arms WHERE context = ?", (context,)
-            ).fetchall()
-        return (row[0] if row else 0), {model: ArmState(*values) for model, *values in arms}
-
-    def update(self, context: str, model: str, evidence: Evidence, decay: Decay) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # read-modify-write, atomic across processes
-            try:
-                row = self._db.execute("SELECT step FROM bandit_contexts WHERE context = ?", (context,)).fetchone()
-                step = (row[0] if row else 0) + 1
-                arm = self._db.execute(
-                    f"SELECT {self._COLUMNS} FROM bandit_arms WHERE context = ? AND model = ?", (context, model)
-                ).fetchone()
-                state = (ArmState(*arm) if arm else ArmState()).add(step, evidence, decay)
-                self._db.execute("INSERT OR REPLACE INTO bandit_contexts VALUES (?, ?)", (context, step))
-                self._db.execute(
-                    "INSERT OR REPLACE INTO bandit_arms VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (context, model, *astuple(state), time.time()),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def contexts(self) -> list[str]:
-        with self._lock:
-            return [row[0] for row in self._db.execute("SELECT context FROM bandit_contexts ORDER BY context")]
-
-    def clear(self, context: str | None = None) -> None:
-        with self._lock:
-            for table in ("bandit_contexts", "bandit_arms"):
-                if context is None:
-                    self._db.execute(f"DELETE FROM {table}")
-                else:
-                    self._db.execute(f"DELETE FROM {table} WHERE context = ?", (context,))
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-# -- the pillar -----------------------------------------------------------------------------
 
 _REFUSAL = re.compile(
     r"^\W*(?:i'?m sorry,? but |sorry,? |unfortunately,? )?(?:i|we)\s*(?:can(?:no|')t|cannot|am unable to|won'?t|"
@@ -259,23 +110,6 @@ class BanditSignal(Signal):
 
     context: str = ""
     latency_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class ArmView:
-    """One arm as reported: discounted evidence, posterior mean reward, raw play count."""
-
-    model: str
-    weight: float
-    mean_reward: float
-    plays: int
-    streak: int = 0
-    resting: bool = False
-
-    @property
-    def due(self) -> bool:
-        """Rested long enough after errors: the next call probes it."""
-        return self.streak > 0 and not self.resting
 
 
 class BanditPillar(Pillar):
@@ -360,21 +194,8 @@ class BanditPillar(Pillar):
             raise ConfigError("the bandit needs at least one candidate model")
         context = self.context(node, difficulty)
         views = self.arms(context, candidates)
-        healthy = [view for view in views if view.streak == 0]
-        due = [view for view in views if view.due]
-        with self._lock:
-            if due:  # one probe per rest period tells whether a failing provider is back
-                chosen, how = due[0], f"probing after {due[0].streak} error(s)"
-            elif not healthy:  # everything is failing: the arm whose rest ends first
-                chosen, how = min(views, key=lambda v: v.streak), "every candidate is failing"
-            elif self.policy == "epsilon":
-                if len(healthy) > 1 and self._random.random() < self.epsilon:
-                    chosen, how = self._random.choice(healthy), f"exploring, ε={self.epsilon:g}"
-                else:
-                    chosen, how = max(healthy, key=lambda v: v.mean_reward), "best mean reward"  # first wins ties
-            else:
-                draws = [self._random.betavariate(1.0 + _s(v), 1.0 + _f(v)) for v in healthy]
-                chosen, how = healthy[max(range(len(healthy)), key=draws.__getitem__)], "Thompson draw"
+        with self._lock:  # one Random shared by threads: draws stay reproducible
+            chosen, how = pick(views, self.policy, self.epsilon, self._random)
         failing = [view.model for view in views if view.streak and view is not chosen]
         note = f"; failing: {', '.join(failing)}" if failing else ""
         return BanditSignal(
@@ -428,14 +249,6 @@ class BanditPillar(Pillar):
         value = self.reward(outcome)
         self.update(arm, value, error=outcome.error is not None)
         return value
-
-
-def _s(view: ArmView) -> float:
-    return view.weight * (1.0 + view.mean_reward) / 2.0
-
-
-def _f(view: ArmView) -> float:
-    return view.weight * (1.0 - view.mean_reward) / 2.0
 
 
 def _arm_of(arm: Any, pillar: str) -> tuple[str | None, str | None]:
