@@ -5,6 +5,8 @@ from __future__ import annotations
 from graphroute.chat_model import RoutedChatModel
 from graphroute.config import ModelSpec
 from graphroute.errors import (
+    BatchExpiredError,
+    BatchRequestError,
     ConfigError,
     ContextWindowError,
     EndpointUnreachableError,
@@ -29,6 +31,8 @@ from graphroute.traces.store import CallRecord, TraceStore
 
 __all__ = [
     "AllModelsFailedError",
+    "BatchExpiredError",
+    "BatchRequestError",
     "CallRecord",
     "ConfigError",
     "ContextWindowError",

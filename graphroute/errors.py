@@ -11,7 +11,10 @@ The tree, so a caller can catch as broadly or narrowly as it needs::
     ├── LocalModelError             a packaged local model is missing or corrupt
     ├── ProviderError               a model endpoint failed a call
     │   ├── EndpointUnreachableError  nothing answers at the model's URL
-    │   └── LocalServerError        a managed llama.cpp server would not start
+    │   ├── BatchExpiredError       a provider batch ended before answering the call
+    │   ├── BatchRequestError       a provider batch answered the call with an error
+    │   ├── LocalServerError        a managed llama.cpp server would not start
+    │   └── AllModelsFailedError    every candidate failed (``graphroute.providers.resilience``)
     └── RoutingError                no model could be chosen for a call
         └── ContextWindowError      the prompt is longer than every usable model's context window
 
@@ -110,6 +113,44 @@ class EndpointUnreachableError(ProviderError):
             model=model,
         )
         self.base_url = base_url
+
+
+class BatchExpiredError(ProviderError):
+    """A batch did not finish in time (``batch_timeout_s``, or the provider's completion window)."""
+
+    def __init__(self, model: str, batch_id: str, why: str, *, hint: str = "") -> None:
+        super().__init__(
+            f"model {model!r}: batch {batch_id} {why}, so this call got no answer. {hint}"
+            "Give the model a fallback in the pool file for work that cannot wait.",
+            model=model,
+        )
+        self.batch_id = batch_id
+
+    @classmethod
+    def timed_out(cls, model: str, batch_id: str, status: str, timeout_s: float) -> BatchExpiredError:
+        return cls(
+            model,
+            batch_id,
+            f"was still {status!r} after batch_timeout_s={timeout_s:g} and was cancelled",
+            hint="Raise batch_timeout_s if the provider may take longer. ",
+        )
+
+    @classmethod
+    def expired(cls, model: str, batch_id: str) -> BatchExpiredError:
+        return cls(model, batch_id, "expired at the provider (its completion window ended) before this call ran")
+
+
+class BatchRequestError(ProviderError):
+    """The provider answered one line of a batch with an error; only that call fails.
+
+    ``status_code`` is the line's HTTP status, so a 429 or 5xx is retried like any call.
+    """
+
+    def __init__(self, model: str, batch_id: str, status_code: int | None, message: str) -> None:
+        status = f"HTTP {status_code}" if status_code else "error"
+        super().__init__(f"model {model!r}: batch {batch_id} answered this call with {status}: {message}", model=model)
+        self.batch_id = batch_id
+        self.status_code = status_code
 
 
 class LocalServerError(ProviderError):

@@ -10,6 +10,8 @@ import graphroute
 
 EXPECTED = [
     "AllModelsFailedError",
+    "BatchExpiredError",
+    "BatchRequestError",
     "CallRecord",
     "ConfigError",
     "ContextWindowError",

@@ -53,51 +53,13 @@ from langchain_openai import ChatOpenAI
 from pydantic import PrivateAttr
 
 from graphroute.config import ModelSpec
-from graphroute.errors import EndpointUnreachableError, ProviderError
+from graphroute.errors import BatchExpiredError, BatchRequestError, EndpointUnreachableError, ProviderError
 
 BATCH_ID_KEY = "graphroute_batch_id"
 """Where an answer says which provider batch it came from (``AIMessage.response_metadata``)."""
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-
-
-class BatchExpiredError(ProviderError):
-    """A batch did not finish in time (``batch_timeout_s``, or the provider's completion window)."""
-
-    def __init__(self, model: str, batch_id: str, why: str, *, hint: str = "") -> None:
-        super().__init__(
-            f"model {model!r}: batch {batch_id} {why}, so this call got no answer. {hint}"
-            "Give the model a fallback in the pool file for work that cannot wait.",
-            model=model,
-        )
-        self.batch_id = batch_id
-
-    @classmethod
-    def timed_out(cls, model: str, batch_id: str, status: str, timeout_s: float) -> BatchExpiredError:
-        return cls(
-            model,
-            batch_id,
-            f"was still {status!r} after batch_timeout_s={timeout_s:g} and was cancelled",
-            hint="Raise batch_timeout_s if the provider may take longer. ",
-        )
-
-    @classmethod
-    def expired(cls, model: str, batch_id: str) -> BatchExpiredError:
-        return cls(model, batch_id, "expired at the provider (its completion window ended) before this call ran")
-
-
-class BatchRequestError(ProviderError):
-    """The provider answered one line of a batch with an error; only that call fails.
-
-    ``status_code`` is the line's HTTP status, so a 429 or 5xx is retried like any call.
-    """
-
-    def __init__(self, model: str, batch_id: str, status_code: int | None, message: str) -> None:
-        status = f"HTTP {status_code}" if status_code else "error"
-        super().__init__(f"model {model!r}: batch {batch_id} answered this call with {status}: {message}", model=model)
-        self.batch_id = batch_id
-        self.status_code = status_code
 
 
 def batch_id_of(message: BaseMessage | None) -> str | None:
