@@ -18,6 +18,10 @@ model, then looks the question's outcome up for that model):
   question correctly and sends it back (at most 2 retries, each a new question); the run
   succeeds if the final answer is right. A right answer is always accepted.
 
+The planner reads each workflow's shape from the compiled app as ``optimize`` does for a
+user's app (``graphroute.planning.shape``: steps, the retry loop); only the quorum (4 of 6)
+and the loop's bound (3 answers), rules inside the apps' functions, are declared.
+
 Each run is one task from one task cluster (drawn in proportion to the test split): every
 node's question is drawn from that cluster. Questions are split into train/test by question
 (seeded, 50/50); the success estimator and every plan are fitted on train only; runs use test
@@ -64,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.workflow_traces import Call, TraceWriter
 from graphroute.evaluation.data import load_llmrouter_json
 from graphroute.evaluation.training import DEFAULT_ENCODER, DEFAULT_ESTIMATOR, make_estimator, training_encoder
+from graphroute.graph import inspect
 from graphroute.pillars.base import RouteRequest
 from graphroute.pillars.encoders import ENCODER_ALIASES
 from graphroute.pillars.semantic import ESTIMATORS
@@ -79,6 +84,7 @@ from graphroute.planning.carryover import Carryover
 from graphroute.planning.plan import NodeDemand
 from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
 from graphroute.planning.router import RUN_ID_KEY, PlannedRouter
+from graphroute.planning.shape import infer_workflow
 from graphroute.planning.solver import solve
 from graphroute.planning.structure import Quorum, Retry, Step, Workflow
 from graphroute.routing.static import StaticRouter
@@ -89,16 +95,18 @@ OUTPUT_TOKENS = {
     "map_reduce": {"planner": 200, "worker": 300, "aggregate": 400},
     "critic_loop": {"solve": 400, "critic": 100},
 }
-STRUCTURES = {
-    "chain": Workflow.chain("plan", "solve", "check", "answer"),
-    "map_reduce": Workflow((Step("planner"), Quorum("worker", 6, 4), Step("aggregate"))),
-    "critic_loop": Workflow((Retry("solve", "critic", 3),)),
-}
+# What the planner cannot read from a graph's code: map_reduce needs 4 of its 6 workers (a
+# quorum), and the critic loop's bound of 3 answers (its routing function's rule). The rest of
+# each workflow's shape — steps, the Send fan-out's width, the solver/critic retry loop — is
+# read from the compiled LangGraph app by the library (``graphroute.planning.shape``).
+QUORUMS = {"map_reduce": {"worker": 4}}
+ATTEMPTS = 3
 QUESTIONS_PER_RUN = {
     "chain": {"plan": 1, "solve": 1, "check": 1, "answer": 1},
     "map_reduce": {"planner": 1, "worker": 6, "aggregate": 1},
-    "critic_loop": {"solve": 3, "critic": 3},
+    "critic_loop": {"solve": ATTEMPTS, "critic": ATTEMPTS},
 }
+WORKFLOWS = tuple(QUESTIONS_PER_RUN)
 LOCAL_MAX_BILLION = 20.0
 # The success estimator every strategy shares (--encoder / --estimator): the library's default.
 DEFAULT_BENCH_ENCODER = next(alias for alias, full in ENCODER_ALIASES.items() if full == DEFAULT_ENCODER)
@@ -175,7 +183,7 @@ def build_graph(name: str, harness: Harness) -> Any:
 
         def again(s: RunState) -> str:
             attempts = sum(1 for c in s["calls"] if c[0] == "solve")
-            return "solve" if s["verdict"] == "reject" and attempts < 3 else END
+            return "solve" if s["verdict"] == "reject" and attempts < ATTEMPTS else END
 
         graph.add_node("solve", solve_node)
         graph.add_node("critic", critic_node)
@@ -183,6 +191,18 @@ def build_graph(name: str, harness: Harness) -> Any:
         graph.add_edge("solve", "critic")
         graph.add_conditional_edges("critic", again, ["solve", END])
     return graph.compile()
+
+
+def structure_of(name: str, app: Any) -> Workflow:
+    """The planner's workflow, read from the compiled app as ``optimize`` reads a user's app.
+
+    Every node's calls per run: one question each, except the fan-out's workers (a retry
+    loop's later attempts are the loop's own business).
+    """
+    steps = {node: (float(n), 1.0) for node, n in QUESTIONS_PER_RUN[name].items()}
+    if name == "critic_loop":
+        steps = {node: (1.0, 1.0) for node in steps}
+    return infer_workflow(inspect(app), steps, attempts=ATTEMPTS, quorums=QUORUMS.get(name))
 
 
 def succeeded(name: str, calls: list[Call]) -> bool:
@@ -289,6 +309,7 @@ class Bench:
         self.coster = {name: CallCoster(self.prices, OUTPUT_TOKENS[name], tokens=self.token_of) for name in workflows}
         self.harness = {name: Harness(self.prompts, self.outcomes, self.coster[name]) for name in workflows}
         self.apps = {name: build_graph(name, self.harness[name]) for name in workflows}
+        self.structures = {name: structure_of(name, self.apps[name]) for name in workflows}
 
     def estimator(self) -> Any:
         """A fresh, unfitted success estimator of the chosen kind (the same for every strategy)."""
@@ -368,7 +389,7 @@ def run_seed(
             )
             for node, tokens in OUTPUT_TOKENS[name].items()
         }
-        structure = STRUCTURES[name]
+        structure = bench.structures[name]
         carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
         strategies = ("holistic", "per_call", "llmselector", "random")
         curves_: dict[str, list[tuple[float, float]]] = {k: [] for k in strategies}
@@ -574,9 +595,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.knn_k is not None and args.knn_k < 1:
         parser.error(f"--knn-k {args.knn_k}: use a positive number of neighbours")
     workflows = [w.strip() for w in args.workflows.split(",") if w.strip()]
-    unknown = [w for w in workflows if w not in STRUCTURES]
+    unknown = [w for w in workflows if w not in WORKFLOWS]
     if unknown:
-        parser.error(f"unknown workflow(s) {unknown}; choose from {list(STRUCTURES)}")
+        parser.error(f"unknown workflow(s) {unknown}; choose from {list(WORKFLOWS)}")
     started = time.perf_counter()
     bench = Bench(
         args.outcomes,

@@ -1,7 +1,8 @@
 """Holistic planning: choose models for the whole run at once, under a budget.
 
 - ``structure``: how a run's success depends on its calls (``Workflow`` of ``Step``,
-  ``Quorum``, ``Retry``) — the value of each call given what the run knows;
+  ``Quorum``, ``Retry``) — the value of each call given what the run knows; ``shape``: that
+  workflow read from an inspected app (solver/critic loops become ``Retry``);
 - ``solver``: ``solve(...)`` → ``Plan`` (Lagrangian relaxation, a secant search on λ for the budget);
   ``Planner`` keeps the prepared problem for re-plans; ``carryover``: what revealed results say;
 - ``router``: ``PlannedRouter``, the plan applied live; ``pacing``: ``BudgetPacer``;

@@ -58,7 +58,7 @@ def plan_app(
         measured, scored = measured_skills(store, prices, nodes=app_nodes(graph))
         if measured:
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
-    workflow, demands = plan_inputs(profiles, prices, skills=skills)
+    workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph)
     plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
     source = "traces" if traces is not None else "priors (no traces yet)"
     plan.notes.append(f"profiles from {source}; model skills: {skill_source}")

@@ -23,6 +23,7 @@ import numpy as np
 from graphroute.errors import ConfigError
 from graphroute.planning.plan import NodeDemand
 from graphroute.planning.pricing import PoolPrices
+from graphroute.planning.shape import infer_workflow
 from graphroute.planning.structure import Step, Workflow
 
 SAMPLES_PER_NODE = 20
@@ -46,8 +47,14 @@ def plan_inputs(
     prices: PoolPrices,
     *,
     skills: Mapping[str, float] | None = None,
+    graph: Any = None,
+    quorums: Mapping[str, int] | None = None,
 ) -> tuple[Workflow, dict[str, NodeDemand]]:
-    """The workflow and per-node demands of an annotated graph (``annotate(graph, ...)``'s output)."""
+    """The workflow and per-node demands of an annotated graph (``annotate(graph, ...)``'s output).
+
+    With the inspected ``graph``, solver/critic loops become ``Retry`` parts and ``quorums``
+    declare fan-outs that need only some copies to succeed (``shape.infer_workflow``).
+    """
     known = {**prior_skills(prices), **(skills or {})}
     skill = np.array([known[m] for m in prices.models])
     steps: list[Step] = []
@@ -70,4 +77,9 @@ def plan_inputs(
         steps.append(Step(node, calls=float(profile.calls_per_run), criticality=criticality))
     if not steps:
         raise ConfigError("no node of this graph calls a model: there is nothing to plan")
+    if graph is not None:
+        shape = {step.node: (step.calls, step.criticality) for step in steps}
+        return infer_workflow(graph, shape, quorums=quorums), demands
+    if quorums:
+        raise ConfigError("quorums need the app's graph (plan_inputs(..., graph=inspect(app)))")
     return Workflow(tuple(steps)), demands
