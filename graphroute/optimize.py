@@ -191,10 +191,13 @@ def optimize(
     # A TraceStore, a SQLite path, or postgresql:// for many workers; else the pool file's [storage].
     store = open_trace_store(traces if traces is not None else model_pool.config.storage.traces)
     if router is None and (budget_usd is not None or cloud_share is not None):
+        from graphroute.pillars.rules import RulesPillar
         from graphroute.planning.live import plan_app, planned_router
 
         plan = plan_app(app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store)
-        router = planned_router(plan, budget_usd=budget_usd)
+        # The rules pillar's difficulty picks each call's rung of its node's ladder (microseconds,
+        # no model); traced with the call, it is also what the node's complexity is learned from.
+        router = planned_router(plan, budget_usd=budget_usd, pillar=RulesPillar(model_pool.config.rules))
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}
         known_nodes = set(node_ids(app))

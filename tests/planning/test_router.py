@@ -162,3 +162,29 @@ def test_budgeted_runs_on_the_local_model_stay_within_budget(local_pool: ModelPo
         assert run.cost_usd <= budget + max(call.cost_usd for call in run.calls)
         billed += sum(call.model == "local-b" for call in run.calls)
     assert billed > 0  # the budget is spent where the plan says, not just avoided
+
+
+def test_each_call_climbs_its_nodes_ladder_by_the_rules_pillars_difficulty(provider, tmp_path: Path) -> None:
+    """Inside optimize(), a call's difficulty (the rules pillar's, recorded in the trace) picks
+    its rung: at a 20 % cloud share a greeting stays local and a proof goes to the cloud."""
+    pool = ModelPool.from_dict(
+        {
+            "routing": {"default": "local"},
+            "models": {
+                "local": provider.pool_entry(locality="local"),
+                "cloud": provider.pool_entry(locality="cloud", input_price=5.0, output_price=5.0),
+            },
+        }
+    )
+    graph = StateGraph(State)
+    graph.add_node("answer", _step("answer"))
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    app = optimize(graph, pool=pool, cloud_share=0.2, traces=TraceStore(tmp_path / "traces.sqlite"))
+    chosen = {}
+    for question in ("hi", "Prove that the square root of two is irrational."):
+        app.invoke({"question": question, "notes": []})
+        (call,) = app.last_run.calls
+        chosen[question] = (call.model, [s["pillar"] for s in call.signals], [s["difficulty"] for s in call.signals])
+    assert chosen["hi"] == ("local", ["rules"], [0.2])
+    assert chosen["Prove that the square root of two is irrational."] == ("cloud", ["rules"], [0.8])
