@@ -107,9 +107,10 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
 def test_update_accepts_what_choose_returned_or_a_context_and_model() -> None:
     bandit = BanditPillar(store=":memory:")
     signal = bandit.choose(["a", "b"], node="n", difficulty=0.1)
+    other = "b" if signal.model == "a" else "a"  # the choice may explore either arm
 
     bandit.update(signal, 1.0)
-    bandit.update("n|easy", -1.0, model="b")
+    bandit.update("n|easy", -1.0, model=other)
 
     plays = {view.model: view.plays for view in bandit.arms("n|easy", ["a", "b"])}
     assert plays == {"a": 1, "b": 1}
