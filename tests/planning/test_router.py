@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from graphroute import ModelPool, TraceStore, optimize
 from graphroute.cli import app as cli
-from graphroute.planning.live import plan_app, planned_router
 from graphroute.testing import Reply, ScriptedProvider
 
 
@@ -62,16 +61,13 @@ def test_a_planned_app_keeps_every_run_within_its_budget(provider, tmp_path: Pat
         }
     )
     budget = 0.008  # one cloud call costs $0.006: a run can afford one
-    graph = chain()
-    plan = plan_app(graph.compile(), pool, budget_usd=budget)
-    router = planned_router(plan, budget_usd=budget)
-    app = optimize(graph, pool=pool, router=router, traces=TraceStore(tmp_path / "traces.sqlite"))
+    # optimize() plans the run, paces it and gives each run's real spend back to the pacer.
+    app = optimize(chain(), pool=pool, budget_usd=budget, traces=TraceStore(tmp_path / "traces.sqlite"))
     one_call = pool["cloud"].cost(500, 100)
     spends, cloud_calls = [], 0
     for index in range(20):
         app.invoke({"question": f"question {index}", "notes": []})
         run = app.last_run
-        router.end_run(run.run_id, run.cost_usd)  # what optimize's wiring does after each run
         spends.append(run.cost_usd)
         cloud_calls += sum(call.model == "cloud" for call in run.calls)
     assert max(spends) <= budget + one_call
@@ -80,7 +76,7 @@ def test_a_planned_app_keeps_every_run_within_its_budget(provider, tmp_path: Pat
     # Each traced run keeps the plan it ran under and its budget, for the report and replay.
     recorded = app.store.run(app.last_run.run_id)
     assert recorded.budget_usd == budget
-    assert recorded.plan == str(plan)
+    assert recorded.plan == str(app.plan)
 
 
 def test_the_cli_prints_the_plan_and_calibrated_thresholds(tmp_path: Path, monkeypatch) -> None:
@@ -150,14 +146,11 @@ def test_budgeted_runs_on_the_local_model_stay_within_budget(local_pool: ModelPo
     # trace, the plan expects 500 tokens in and 200 out per call: the budget buys ~1.5 such calls.
     graph = short_chain()
     budget = 1.5 * local_pool["local-b"].cost(500, 200)
-    plan = plan_app(graph.compile(), local_pool, budget_usd=budget)
-    router = planned_router(plan, budget_usd=budget)
-    app = optimize(graph, pool=local_pool, router=router, traces=TraceStore(tmp_path / "traces.sqlite"))
+    app = optimize(graph, pool=local_pool, budget_usd=budget, traces=TraceStore(tmp_path / "traces.sqlite"))
     spends, billed = [], 0
     for index in range(20):
         app.invoke({"question": f"what is {index} plus one?", "notes": []})
         run = app.last_run
-        router.end_run(run.run_id, run.cost_usd)
         spends.append(run.cost_usd)
         assert run.cost_usd <= budget + max(call.cost_usd for call in run.calls)
         billed += sum(call.model == "local-b" for call in run.calls)
