@@ -22,6 +22,7 @@ from graphroute.cache.layer import CacheLayer
 from graphroute.cache.stats import CacheStats
 from graphroute.errors import ConfigError
 from graphroute.graph.identity import compiled_app, graph_identity, node_ids
+from graphroute.planning.refresh import DEFAULT_REPLAN_EVERY, PlanRefresher
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import Router
 from graphroute.routing.intercept import intercepting
@@ -168,6 +169,7 @@ def optimize(
     batching: Any = None,
     budget_usd: float | None = None,
     cloud_share: float | None = None,
+    replan_every: int | None = DEFAULT_REPLAN_EVERY,
     **compile_kwargs: Any,
 ) -> OptimizedApp:
     """Wrap a LangGraph app (``StateGraph`` or compiled) so its model calls are routed.
@@ -183,9 +185,15 @@ def optimize(
     are grouped and identical ones sent once (default off).
     ``budget_usd`` (per run) or ``cloud_share`` (0–1): plan the whole run under that budget
     (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with pins and ``router``.
+    ``replan_every``: with a budget, re-plan from the traces every that many runs, in the
+    background (``None``: keep the first plan).
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
     _check_budget(budget_usd, cloud_share, router, routes)
+    if replan_every is not None and (
+        not isinstance(replan_every, int) or isinstance(replan_every, bool) or replan_every < 1
+    ):
+        raise ConfigError(f"replan_every must be a whole number of runs ≥ 1 (or None: never), got {replan_every!r}")
     app = compiled_app(graph, **compile_kwargs)
     model_pool = ModelPool.coerce(pool)
     # A TraceStore, a SQLite path, or postgresql:// for many workers; else the pool file's [storage].
@@ -194,10 +202,14 @@ def optimize(
         from graphroute.pillars.rules import RulesPillar
         from graphroute.planning.live import plan_app, planned_router
 
-        plan = plan_app(app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store)
+        def make_plan() -> Any:
+            return plan_app(app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store)
+
+        refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
         # The rules pillar's difficulty picks each call's rung of its node's ladder (microseconds,
         # no model); traced with the call, it is also what the node's complexity is learned from.
-        router = planned_router(plan, budget_usd=budget_usd, pillar=RulesPillar(model_pool.config.rules))
+        pillar = RulesPillar(model_pool.config.rules)
+        router = planned_router(make_plan(), budget_usd=budget_usd, pillar=pillar, refresher=refresher)
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}
         known_nodes = set(node_ids(app))

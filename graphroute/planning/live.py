@@ -23,6 +23,7 @@ from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Plan
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.profiles import plan_inputs, prior_skills
+from graphroute.planning.refresh import PlanRefresher
 from graphroute.planning.router import EstimateSource, PlannedRouter
 from graphroute.planning.solver import solve
 
@@ -60,7 +61,8 @@ def plan_app(
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph)
     plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
-    source = "traces" if traces is not None else "priors (no traces yet)"
+    observed = sum(getattr(profile, "observed_calls", 0) for profile in profiles.values())
+    source = f"traces ({observed} calls observed)" if observed else "priors (no traces of this app yet)"
     plan.notes.append(f"profiles from {source}; model skills: {skill_source}")
     return plan
 
@@ -119,8 +121,12 @@ def planned_router(
     period_s: float | None = None,
     estimates: EstimateSource | None = None,
     pillar: Any = None,
+    refresher: PlanRefresher | None = None,
 ) -> PlannedRouter:
-    """A ``PlannedRouter`` whose pacer holds the per-run budget (and a rolling one, if given)."""
+    """A ``PlannedRouter`` whose pacer holds the per-run budget (and a rolling one, if given).
+
+    ``refresher``: re-plans from the traces every so many runs (``refresh.PlanRefresher``).
+    """
     pacer = BudgetPacer(
         plan.lam,
         run_budget_usd=budget_usd if budget_usd is not None else plan.budget_usd,
@@ -129,4 +135,4 @@ def planned_router(
         period_s=period_s,
         target_usd=plan.expected_cost if plan.expected_cost > 0 else None,
     )
-    return PlannedRouter(plan, estimates=estimates, pillar=pillar, pacer=pacer)
+    return PlannedRouter(plan, estimates=estimates, pillar=pillar, pacer=pacer, refresher=refresher)

@@ -173,6 +173,16 @@ class BudgetPacer:
             candidates.append(self.target_usd)
         return min(candidates) if candidates else None
 
+    def rebase(self, old_plan_lam: float, new_plan_lam: float, target_usd: float | None) -> None:
+        """A new plan: keep λ the same multiple of the plan's λ (what real spend taught the
+        pacer) and aim at the new plan's expected cost per run."""
+        with self._lock:
+            ratio = self.lam / old_plan_lam if old_plan_lam > 0 else 1.0
+            self.lam = float(np.clip(new_plan_lam * ratio, *LAMBDA_BOUNDS))
+            if target_usd is not None and target_usd > 0:
+                self.target_usd = target_usd
+        self.history.append(self.lam)
+
     def end_run(self, cost_usd: float, charged_usd: float = 0.0) -> float:
         """Fold one finished run's real spend into λ; returns the new λ.
 

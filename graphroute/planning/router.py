@@ -29,6 +29,7 @@ from graphroute.pillars.base import Pillar, RouteRequest, Signal
 from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Plan, choose
 from graphroute.planning.pricing import PoolPrices, TokenCounter
+from graphroute.planning.refresh import PlanRefresher
 from graphroute.planning.structure import RunState
 from graphroute.routing.base import RouteDecision, Router
 from graphroute.routing.session import current_session
@@ -70,8 +71,10 @@ class PlannedRouter(Router):
         pacer: BudgetPacer | None = None,
         tokens: Callable[[str], int] | None = None,
         max_runs: int = 4096,
+        refresher: PlanRefresher | None = None,
     ) -> None:
         self.plan = plan
+        self.refresher = refresher
         self.estimates = estimates
         self.pillar = pillar
         self.pacer = pacer
@@ -153,6 +156,15 @@ class PlannedRouter(Router):
         charged = state.spent_usd if state is not None else 0.0
         if self.pacer is not None:
             self.pacer.end_run(charged if cost_usd is None else cost_usd, charged_usd=charged)
+        if self.refresher is not None:
+            self.refresher.run_finished(self.adopt)
+
+    def adopt(self, plan: Plan) -> None:
+        """Route by ``plan`` from now on (a re-plan); the pacer keeps its correction of λ."""
+        with self._lock:
+            if self.pacer is not None:
+                self.pacer.rebase(self.plan.lam, plan.lam, plan.expected_cost)
+            self.plan = plan
 
     def explain(self) -> str:
         return str(self.plan)
