@@ -20,6 +20,7 @@ def search(
     warm: list[Expect],
     iterations: int,
     tolerance: float,
+    warm_over: list[Expect] | None = None,
 ) -> tuple[float, tuple[float, list[Expect]]]:
     """Narrow ``[lo, hi]`` (log λ; over budget at ``lo``, within at ``hi``) to ``tolerance``.
 
@@ -27,6 +28,11 @@ def search(
     in log λ over wide ranges, so a handful of evaluations replaces ~22 bisection steps; every
     step is clamped to the middle 90 % of the bracket and falls back to bisection when the
     secant stalls, so it never does worse than bisection by more than a constant.
+
+    Each evaluation starts from the fixed point of the nearest λ that was over the limit
+    (``warm_over``, a plan that spends more): where two self-consistent plans exist at one λ
+    (see ``solver.py``), the search then follows the more successful one, so spend falls
+    steadily as λ rises instead of jumping between the two with the search's path.
     """
     side = 0
     for _ in range(iterations):
@@ -37,11 +43,11 @@ def search(
         x = min(max(x, lo + 0.05 * width), hi - 0.05 * width)
         if abs(side) >= 2 or not (g_lo < 8 and g_hi > -8):  # stalled, or still on the flat ends
             x, side = (lo + hi) / 2, 0
-        g, expects = gap(x, warm)
+        g, expects = gap(x, warm_over if warm_over is not None else warm)
         if g == (g_lo if g > 0 else g_hi) and g != 0:  # a flat stretch: the secant learns nothing there
             side = 2
         if g > 0:
-            lo, g_lo = x, g
+            lo, g_lo, warm_over = x, g, expects
             side = side + 1 if side >= 0 else 1
             g_hi /= 2  # Illinois: the end that stays is given half its weight
         else:

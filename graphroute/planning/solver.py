@@ -86,6 +86,7 @@ class Planner:
         feasible = True
         warm: list[Expect] | None = None
         limit: float | None = None
+        within: list[tuple[float, float, list[Expect]]] = []  # (success, log λ, fixed point) that fit
         if lam is None:
             limit = float(budget_usd if budget_usd is not None else cloud_share)  # type: ignore[arg-type]
             position = 1 if budget_usd is not None else 3
@@ -95,6 +96,7 @@ class Planner:
                 result = problem.measure(float(np.exp(log_lam)), start, rough=True, share=position == 3)
                 measured = float(result[position])  # type: ignore[arg-type]
                 if measured <= limit * (1 + 1e-9):
+                    within.append((float(result[2]), log_lam, result[0]))  # type: ignore[arg-type]
                     return min(np.log(max(measured, 1e-300) / max(limit, 1e-300)), 0.0), result[0]  # type: ignore[return-value]
                 return max(np.log(measured / max(limit, 1e-300)), 1e-12), result[0]  # type: ignore[return-value]
 
@@ -112,6 +114,17 @@ class Planner:
                 lam *= float(np.exp(step))
                 step *= 2
                 expects, cost, success, share = problem.measure(lam, expects)
+            # A long chain of critical steps can have two self-consistent plans at one λ (every
+            # step strong because the run can succeed, or every step cheap because it cannot),
+            # and which one a warm start lands on moves with the search's path. The search saw
+            # every plan that fit the limit: keep the most successful of them.
+            target = 1 if budget_usd is not None else 3
+            best = max(within, key=lambda item: item[0], default=None)
+            if best is not None and best[0] > success + 1e-6:
+                other = problem.measure(float(np.exp(best[1])), best[2])
+                if float(other[target]) <= limit * (1 + 1e-9) and other[2] > success:  # type: ignore[operator]
+                    lam = float(np.exp(best[1]))
+                    expects, cost, success, share = other
         self._last = (float(np.log(lam)), expects)
         return Plan(
             workflow=self.workflow,
@@ -137,19 +150,19 @@ class Planner:
         if self._last is not None:
             centre, start = self._last
             lo, hi = max(centre - 1.0, np.log(LAMBDA_RANGE[0])), min(centre + 1.0, np.log(LAMBDA_RANGE[1]))
-            g_lo, _ = gap(lo, start)
+            g_lo, over = gap(lo, start)
             g_hi, warm = gap(hi, start)
             if g_lo > 0 >= g_hi:
-                _, (found, warm) = _search(gap, lo, hi, g_lo, g_hi, warm, iterations, tolerance)
+                _, (found, warm) = _search(gap, lo, hi, g_lo, g_hi, warm, iterations, tolerance, over)
                 return found, warm, True
         lo, hi = np.log(LAMBDA_RANGE[0]), np.log(LAMBDA_RANGE[1])
-        g_lo, warm = gap(lo, None)
+        g_lo, over = gap(lo, None)
         if g_lo <= 0:
-            return lo, warm, True  # even the best models fit
+            return lo, over, True  # even the best models fit
         g_hi, warm = gap(hi, None)
         if g_hi > 0:
             return hi, warm, False  # not even the cheapest plan fits: show it
-        _, (found, warm) = _search(gap, lo, hi, g_lo, g_hi, warm, iterations, tolerance)
+        _, (found, warm) = _search(gap, lo, hi, g_lo, g_hi, warm, iterations, tolerance, over)
         return found, warm, True
 
 
