@@ -118,11 +118,11 @@ class Planner:
             # step strong because the run can succeed, or every step cheap because it cannot),
             # and which one a warm start lands on moves with the search's path. The search saw
             # every plan that fit the limit: keep the most successful of them.
-            target = 1 if budget_usd is not None else 3
             best = max(within, key=lambda item: item[0], default=None)
             if best is not None and best[0] > success + 1e-6:
                 other = problem.measure(float(np.exp(best[1])), best[2])
-                if float(other[target]) <= limit * (1 + 1e-9) and other[2] > success:  # type: ignore[operator]
+                measured = other[1] if budget_usd is not None else other[3]
+                if measured <= limit * (1 + 1e-9) and other[2] > success:
                     lam = float(np.exp(best[1]))
                     expects, cost, success, share = other
         self._last = (float(np.log(lam)), expects)
