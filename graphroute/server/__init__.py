@@ -60,5 +60,5 @@ def create_app(
     elif isinstance(traces, TraceStore):
         store = traces
     else:
-        store = open_trace_store(None if traces in (None, True) else traces)  # a path or postgresql://
+        store = open_trace_store(None if traces is None or traces is True else traces)  # a path or postgresql://
     return build_app(ModelPool.coerce(pool), store=store, token=token, warm=warm, router=router)
