@@ -26,6 +26,7 @@ from graphroute.planning.profiles import plan_inputs, prior_skills
 from graphroute.planning.refresh import PlanRefresher
 from graphroute.planning.router import EstimateSource, PlannedRouter
 from graphroute.planning.solver import solve
+from graphroute.planning.structure import Retry
 
 if TYPE_CHECKING:
     from graphroute.graph.inspect import WorkflowGraph
@@ -64,6 +65,12 @@ def plan_app(
     observed = sum(getattr(profile, "observed_calls", 0) for profile in profiles.values())
     source = f"traces ({observed} calls observed)" if observed else "priors (no traces of this app yet)"
     plan.notes.append(f"profiles from {source}; model skills: {skill_source}")
+    for part in workflow:
+        if isinstance(part, Retry):
+            plan.notes.append(
+                f"retry loop {part.solver} ⇄ {part.critic}: planned for up to {part.attempts} answers "
+                "(the loop's real bound lives in its routing function)"
+            )
     return plan
 
 

@@ -155,6 +155,7 @@ def test_a_rejected_answer_is_retried_on_a_stronger_model(tmp_path: Path) -> Non
                 break
         assert seen[-1] == ["local", "cloud"], seen
         assert plan.workflow.parts == (Retry("solve", "critic", 3),)
+        assert "retry loop solve ⇄ critic: planned for up to 3 answers" in str(plan)
         assert first_and_retry(plan, input_tokens=TokenCounter()("Solve (try 1): 2 + 2?")) == ("local", "cloud")
         assert out["answers"] == ["answer by small", "answer by big"]
         assert out["verdict"] == "accept"
