@@ -119,7 +119,7 @@ class Planner:
             # and which one a warm start lands on moves with the search's path. The search saw
             # every plan that fit the limit: keep the most successful of them.
             best = max(within, key=lambda item: item[0], default=None)
-            if best is not None and best[0] > success + 1e-6:
+            if best is not None and best[0] > success + 1e-3:
                 other = problem.measure(float(np.exp(best[1])), best[2])
                 measured = other[1] if budget_usd is not None else other[3]
                 if measured <= limit * (1 + 1e-9) and other[2] > success:
