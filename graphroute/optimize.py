@@ -170,6 +170,7 @@ def optimize(
     budget_usd: float | None = None,
     cloud_share: float | None = None,
     replan_every: int | None = DEFAULT_REPLAN_EVERY,
+    quorums: Mapping[str, float] | None = None,
     **compile_kwargs: Any,
 ) -> OptimizedApp:
     """Wrap a LangGraph app (``StateGraph`` or compiled) so its model calls are routed.
@@ -186,7 +187,8 @@ def optimize(
     ``budget_usd`` (per run) or ``cloud_share`` (0–1): plan the whole run under that budget
     (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with pins and ``router``.
     ``replan_every``: with a budget, re-plan from the traces every that many runs, in the
-    background (``None``: keep the first plan).
+    background (``None``: keep the first plan). ``quorums``: with a budget, fan-out nodes whose
+    run needs only some copies to succeed — ``{"worker": 2 / 3}`` (a share, rounded up) or ``{"worker": 4}``.
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
     _check_budget(budget_usd, cloud_share, router, routes)
@@ -194,6 +196,8 @@ def optimize(
         not isinstance(replan_every, int) or isinstance(replan_every, bool) or replan_every < 1
     ):
         raise ConfigError(f"replan_every must be a whole number of runs ≥ 1 (or None: never), got {replan_every!r}")
+    if quorums and budget_usd is None and cloud_share is None:
+        raise ConfigError("quorums shape a budget's plan: add budget_usd=... or cloud_share=..., or drop quorums")
     app = compiled_app(graph, **compile_kwargs)
     model_pool = ModelPool.coerce(pool)
     # A TraceStore, a SQLite path, or postgresql:// for many workers; else the pool file's [storage].
@@ -203,7 +207,9 @@ def optimize(
         from graphroute.planning.live import plan_app, planned_router
 
         def make_plan() -> Any:
-            return plan_app(app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store)
+            return plan_app(
+                app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store, quorums=quorums
+            )
 
         refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
         # The rules pillar's difficulty picks each call's rung of its node's ladder (microseconds,

@@ -41,8 +41,12 @@ def plan_app(
     lam: float | None = None,
     traces: Any = None,
     skills: Mapping[str, float] | None = None,
+    quorums: Mapping[str, float] | None = None,
 ) -> Plan:
-    """Inspect and profile ``app`` (learning from ``traces`` when given) and solve its plan."""
+    """Inspect and profile ``app`` (learning from ``traces`` when given) and solve its plan.
+
+    ``quorums``: fan-out nodes whose run needs only some copies to succeed (``shape.py``).
+    """
     from graphroute.graph import annotate, inspect
 
     if budget_usd is None and cloud_share is None and lam is None:
@@ -60,7 +64,7 @@ def plan_app(
         measured, scored = measured_skills(store, prices, nodes=app_nodes(graph))
         if measured:
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
-    workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph)
+    workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph, quorums=quorums)
     plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
     observed = sum(getattr(profile, "observed_calls", 0) for profile in profiles.values())
     source = f"traces ({observed} calls observed)" if observed else "priors (no traces of this app yet)"

@@ -48,7 +48,7 @@ def plan_inputs(
     *,
     skills: Mapping[str, float] | None = None,
     graph: Any = None,
-    quorums: Mapping[str, int] | None = None,
+    quorums: Mapping[str, float] | None = None,
 ) -> tuple[Workflow, dict[str, NodeDemand]]:
     """The workflow and per-node demands of an annotated graph (``annotate(graph, ...)``'s output).
 

@@ -15,11 +15,13 @@ assumes ``DEFAULT_ATTEMPTS`` solver calls unless told otherwise. An agent/tool l
 model node) stays a ``Step`` called as often as traces say.
 
 A fan-out (``Send``) whose run needs only *some* copies to succeed cannot be read from code
-either: ``quorums`` declares it (``{"worker": 4}``: at least 4 of the copies must succeed).
+either: ``quorums`` declares it — a fraction of the copies (``{"worker": 2 / 3}``: two thirds of
+however many the fan-out sends, which traces measure) or a count (``{"worker": 4}``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import networkx as nx
@@ -58,13 +60,13 @@ def infer_workflow(
     steps: Mapping[str, tuple[float, float]],
     *,
     attempts: int = DEFAULT_ATTEMPTS,
-    quorums: Mapping[str, int] | None = None,
+    quorums: Mapping[str, float] | None = None,
 ) -> Workflow:
     """The planner's workflow for ``steps`` (model node → (calls per run, criticality)).
 
     Retry loops found in ``graph`` become ``Retry`` parts; a node in ``quorums`` becomes a
-    ``Quorum`` of its calls per run (rounded) needing that many successes; every other node a
-    ``Step``. Parts follow the order of ``steps``.
+    ``Quorum`` of its calls per run (rounded) needing that many successes (a float: that share
+    of them, rounded up); every other node a ``Step``. Parts follow the order of ``steps``.
     """
     if attempts < 1:
         raise ConfigError(f"retry attempts must be ≥ 1, got {attempts}")
@@ -82,10 +84,23 @@ def infer_workflow(
             parts.append(Retry(node, loops[node], attempts))
         elif node in quorums:
             width = max(round(calls), 1)
-            need = quorums[node]
-            if not 0 <= need <= width:
-                raise ConfigError(f"quorum for {node!r}: need {need} of its {width} calls per run; use 0..{width}")
-            parts.append(Quorum(node, width, need))
+            parts.append(Quorum(node, width, _need(node, quorums[node], width)))
         else:
             parts.append(Step(node, calls=calls, criticality=criticality))
     return Workflow(tuple(parts))
+
+
+def _need(node: str, quorum: float, width: int) -> int:
+    """Copies that must succeed: a count as given, or a share of ``width`` rounded up."""
+    if isinstance(quorum, bool) or not isinstance(quorum, int | float):
+        raise ConfigError(f"quorum for {node!r}: give a count (4) or a share of the copies (2 / 3), got {quorum!r}")
+    if isinstance(quorum, float):
+        if not 0.0 < quorum <= 1.0:
+            raise ConfigError(f"quorum for {node!r}: a share of the copies must be in (0, 1], got {quorum}")
+        return max(1, math.ceil(quorum * width - 1e-9))
+    if not 0 <= quorum <= width:
+        raise ConfigError(
+            f"quorum for {node!r}: need {quorum} of its {width} calls per run; use 0..{width}, "
+            "or a share such as 2 / 3 while traces have not measured the fan-out's width"
+        )
+    return quorum

@@ -110,6 +110,30 @@ def test_a_declared_quorum_and_its_mistakes() -> None:
         infer_workflow(inspected, {"solve": (6.0, 1.0)}, quorums={"writer": 2})
 
 
+@pytest.mark.parametrize(("share", "need"), [(2 / 3, 4), (0.67, 5), (0.5, 3), (1.0, 6), (0.01, 1)])
+def test_a_quorum_can_be_a_share_of_however_many_copies_run(share: float, need: int) -> None:
+    inspected = inspect(critic_loop().compile())
+    workflow = infer_workflow(inspected, {"solve": (6.0, 1.0), "critic": (1.0, 1.0)}, quorums={"solve": share})
+    assert workflow.parts[0] == Quorum("solve", 6, need)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, -0.2, True, "4"])
+def test_a_quorum_that_is_neither_a_count_nor_a_share_is_refused(bad) -> None:
+    inspected = inspect(critic_loop().compile())
+    with pytest.raises(ConfigError, match="quorum for 'solve'"):
+        infer_workflow(inspected, {"solve": (6.0, 1.0), "critic": (1.0, 1.0)}, quorums={"solve": bad})
+
+
+def test_optimize_plans_a_declared_quorum_and_refuses_one_without_a_budget() -> None:
+    from tests.apps import build_capitals
+
+    app = optimize(build_capitals(), budget_usd=0.01, quorums={"capital": 0.5})
+    (quorum,) = [part for part in app.plan.workflow.parts if isinstance(part, Quorum)]
+    assert quorum.node == "capital" and quorum.need == max(1, -(-quorum.width // 2))
+    with pytest.raises(ConfigError, match="quorums shape a budget's plan"):
+        optimize(build_capitals(), quorums={"capital": 0.5})
+
+
 def first_and_retry(plan: Plan, input_tokens: float) -> tuple[str, str]:
     """The plan's choice for a first answer, and for the answer after a rejection."""
     first = plan.decide("solve", input_tokens=input_tokens)
