@@ -80,6 +80,7 @@ class Loop:
     expected_iterations: float = 1.0
     observed_iterations: float | None = None
     observed: int = 0
+    most_iterations: int = 0  # the most executions of the entry seen in one traced run
 
     @property
     def source(self) -> Estimate:

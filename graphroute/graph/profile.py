@@ -273,6 +273,7 @@ def learn(graph: WorkflowGraph, traces: TraceStore | Path | str) -> TraceStats:
     for loop in graph.loops:
         counts = entries.get(loop.entry[0], [])
         loop.observed, loop.observed_iterations = len(counts), (sum(counts) / len(counts) if counts else None)
+        loop.most_iterations = max(counts, default=0)
     graph.graph["trace_stats"] = stats
     return stats
 

@@ -73,7 +73,7 @@ def plan_app(
         if isinstance(part, Retry):
             plan.notes.append(
                 f"retry loop {part.solver} ⇄ {part.critic}: planned for up to {part.attempts} answers "
-                "(the loop's real bound lives in its routing function)"
+                "(assumed, or the most a traced run made: the loop's bound lives in its routing function)"
             )
     return plan
 

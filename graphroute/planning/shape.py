@@ -11,8 +11,8 @@ A loop is a retry loop when it holds exactly two model-calling nodes, the *solve
 loop is entered) and the *critic* (after it), and the critic's conditional branch leads both
 back into the loop and out of it. LangGraph does not bound a loop except by the recursion
 limit; the bound lives in the app's routing function, which we do not run, so the plan
-assumes ``DEFAULT_ATTEMPTS`` solver calls unless told otherwise. An agent/tool loop (one
-model node) stays a ``Step`` called as often as traces say.
+assumes ``DEFAULT_ATTEMPTS`` solver calls, or more once a traced run has made more. An
+agent/tool loop (one model node) stays a ``Step`` called as often as traces say.
 
 A fan-out (``Send``) whose run needs only *some* copies to succeed cannot be read from code
 either: ``quorums`` declares it — a fraction of the copies (``{"worker": 2 / 3}``: two thirds of
@@ -33,8 +33,8 @@ from graphroute.planning.structure import Part, Quorum, Retry, Step, Workflow
 DEFAULT_ATTEMPTS = 3
 
 
-def retry_loops(graph: WorkflowGraph, model_nodes: set[str]) -> list[tuple[str, str]]:
-    """``(solver, critic)`` of every retry loop among ``model_nodes`` (see the module docstring)."""
+def retry_loops(graph: WorkflowGraph, model_nodes: set[str]) -> list[tuple[str, str, Loop]]:
+    """``(solver, critic, loop)`` of every retry loop among ``model_nodes`` (see the module docstring)."""
     found = []
     for loop in graph.loops:
         inside = sorted(n for n in loop.nodes if n in model_nodes)
@@ -42,7 +42,7 @@ def retry_loops(graph: WorkflowGraph, model_nodes: set[str]) -> list[tuple[str, 
             continue
         pairs = [(s, c) for s, c in (inside, inside[::-1]) if _is_retry(graph, loop, s, c)]
         if len(pairs) == 1:
-            found.append(pairs[0])
+            found.append((*pairs[0], loop))
     return found
 
 
@@ -74,14 +74,19 @@ def infer_workflow(
     unknown = sorted(set(quorums) - set(steps))
     if unknown:
         raise ConfigError(f"quorum for node(s) {', '.join(unknown)}: not model-calling nodes of this app")
-    loops = {solver: critic for solver, critic in retry_loops(graph, set(steps)) if solver not in quorums}
-    critics = set(loops.values())
+    # A traced run that answered more often than assumed proves the loop's bound is higher.
+    loops = {
+        solver: (critic, max(attempts, loop.most_iterations))
+        for solver, critic, loop in retry_loops(graph, set(steps))
+        if solver not in quorums
+    }
+    critics = {critic for critic, _ in loops.values()}
     parts: list[Part] = []
     for node, (calls, criticality) in steps.items():
         if node in critics:
             continue
         if node in loops:
-            parts.append(Retry(node, loops[node], attempts))
+            parts.append(Retry(node, *loops[node]))
         elif node in quorums:
             width = max(round(calls), 1)
             parts.append(Quorum(node, width, _need(node, quorums[node], width)))

@@ -200,3 +200,27 @@ def test_the_workflow_benchmark_plans_the_shapes_read_from_its_graphs() -> None:
     assert shape("chain") == tuple(Step(node) for node in ("plan", "solve", "check", "answer"))
     assert shape("map_reduce") == (Step("planner"), Quorum("worker", 6, 4), Step("aggregate"))
     assert shape("critic_loop") == (Retry("solve", "critic", 3),)
+
+
+def test_a_traced_run_that_answered_more_often_raises_the_loops_bound(tmp_path: Path) -> None:
+    """The app allows five answers; the plan assumes three until a traced run shows five."""
+
+    def five_tries(state: State) -> str:
+        return "solve" if state["verdict"] == "reject" and len(state["answers"]) < 5 else END
+
+    graph = StateGraph(State)
+    graph.add_node("solve", solve)
+    graph.add_node("critic", critic)
+    graph.add_edge(START, "solve")
+    graph.add_edge("solve", "critic")
+    graph.add_conditional_edges("critic", five_tries, ["solve", END])
+
+    with ScriptedProvider(lambda request: Reply("reject")) as provider:  # the critic never accepts
+        pool = ModelPool.from_dict({"routing": {"default": "local"}, "models": {"local": provider.pool_entry()}})
+        store = TraceStore(tmp_path / "traces.sqlite")
+        assert plan_app(graph.compile(), pool, lam=1.0, traces=store).workflow.parts == (Retry("solve", "critic", 3),)
+        out = optimize(graph, pool=pool, traces=store).invoke({"question": "?", "answers": []})
+        assert len(out["answers"]) == 5
+        plan = plan_app(graph.compile(), pool, lam=1.0, traces=store)
+    assert plan.workflow.parts == (Retry("solve", "critic", 5),)
+    assert "planned for up to 5 answers" in str(plan)
