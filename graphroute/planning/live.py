@@ -66,7 +66,7 @@ def plan_app(
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph, quorums=quorums)
     plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
-    observed = sum(getattr(profile, "observed_calls", 0) for profile in profiles.values())
+    observed = sum(profile.observed_calls for profile in profiles.values())
     source = f"traces ({observed} calls observed)" if observed else "priors (no traces of this app yet)"
     plan.notes.append(f"profiles from {source}; model skills: {skill_source}")
     for part in workflow:

@@ -41,11 +41,12 @@ def critic(state: State) -> State:
     return {"verdict": str(reply.content)}
 
 
-def again(state: State) -> str:
-    return "solve" if state["verdict"] == "reject" and len(state["answers"]) < 3 else END
+def critic_loop(answers: int = 3) -> StateGraph:
+    """solve → critic, back to solve on a rejection, at most ``answers`` answers."""
 
+    def again(state: State) -> str:
+        return "solve" if state["verdict"] == "reject" and len(state["answers"]) < answers else END
 
-def critic_loop() -> StateGraph:
     graph = StateGraph(State)
     graph.add_node("solve", solve)
     graph.add_node("critic", critic)
@@ -204,16 +205,7 @@ def test_the_workflow_benchmark_plans_the_shapes_read_from_its_graphs() -> None:
 
 def test_a_traced_run_that_answered_more_often_raises_the_loops_bound(tmp_path: Path) -> None:
     """The app allows five answers; the plan assumes three until a traced run shows five."""
-
-    def five_tries(state: State) -> str:
-        return "solve" if state["verdict"] == "reject" and len(state["answers"]) < 5 else END
-
-    graph = StateGraph(State)
-    graph.add_node("solve", solve)
-    graph.add_node("critic", critic)
-    graph.add_edge(START, "solve")
-    graph.add_edge("solve", "critic")
-    graph.add_conditional_edges("critic", five_tries, ["solve", END])
+    graph = critic_loop(answers=5)
 
     with ScriptedProvider(lambda request: Reply("reject")) as provider:  # the critic never accepts
         pool = ModelPool.from_dict({"routing": {"default": "local"}, "models": {"local": provider.pool_entry()}})
