@@ -42,12 +42,19 @@ def default_node_cache_path() -> Path:
     return data_dir() / "cache" / "nodes"
 
 
-def _tag(namespace: Sequence[str]) -> str:
+def namespace_tag(namespace: Sequence[str]) -> str:
+    """One string per namespace; ``("a:b",)`` and ``("a", "b")`` stay apart."""
     return _NS_SEP.join(namespace)
 
 
-def _disk_key(namespace: Sequence[str], key: str) -> str:
-    return _tag(namespace) + _KEY_SEP + key
+def namespace_prefix(namespace: Sequence[str]) -> str:
+    """What every entry key of ``namespace`` starts with (and no other namespace's key does)."""
+    return namespace_tag(namespace) + _KEY_SEP
+
+
+def node_entry_key(namespace: Sequence[str], key: str) -> str:
+    """The store key of one node-cache entry; every node-cache backend uses this layout."""
+    return namespace_prefix(namespace) + key
 
 
 class DiskNodeCache(BaseCache[Any]):
@@ -86,7 +93,7 @@ class DiskNodeCache(BaseCache[Any]):
         started = time.perf_counter()
         found: dict[FullKey, Any] = {}
         for namespace, key in keys:
-            blob = self._cache.get(_disk_key(namespace, key))
+            blob = self._cache.get(node_entry_key(namespace, key))
             if blob is None:
                 continue
             found[(tuple(namespace), key)] = decode_typed(self.serde, blob)
@@ -105,7 +112,7 @@ class DiskNodeCache(BaseCache[Any]):
         if not pairs:
             return
         encoded = [
-            (_disk_key(namespace, key), encode_typed(self.serde, value), ttl, _tag(namespace))
+            (node_entry_key(namespace, key), encode_typed(self.serde, value), ttl, namespace_tag(namespace))
             for (namespace, key), (value, ttl) in pairs.items()
         ]
         with self._cache.transact():
@@ -121,7 +128,7 @@ class DiskNodeCache(BaseCache[Any]):
             self._cache.clear()
             return
         for namespace in namespaces:
-            self._cache.evict(_tag(namespace))
+            self._cache.evict(namespace_tag(namespace))
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         await asyncio.to_thread(self.clear, namespaces)

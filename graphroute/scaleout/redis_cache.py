@@ -22,13 +22,11 @@ from langchain_core.caches import BaseCache as LLMCache
 from langgraph.cache.base import BaseCache, FullKey, Namespace
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from graphroute.cache.nodes import decode_typed, encode_typed
+from graphroute.cache.nodes import decode_typed, encode_typed, namespace_prefix, node_entry_key
 from graphroute.cache.responses import decode_generations, encode_generations, entry_key
 from graphroute.cache.scope import current_scope
 from graphroute.scaleout.urls import redact, redis_client, split_prefix
 
-_NS_SEP = "\x1e"
-_KEY_SEP = "\x1f"
 _GLOB_SPECIAL = "\\*?[]^-"
 
 
@@ -64,7 +62,7 @@ class RedisNodeCache(BaseCache[Any]):
         self._client = redis_client(plain)
 
     def _key(self, namespace: Sequence[str], key: str) -> str:
-        return f"{self.prefix}node:{_NS_SEP.join(namespace)}{_KEY_SEP}{key}"
+        return f"{self.prefix}node:{node_entry_key(namespace, key)}"
 
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
         """Cached values for the keys that are present and not expired."""
@@ -104,7 +102,7 @@ class RedisNodeCache(BaseCache[Any]):
             _delete_matching(self._client, base + "*")
             return
         for namespace in namespaces:
-            _delete_matching(self._client, base + _glob_escape(_NS_SEP.join(namespace) + _KEY_SEP) + "*")
+            _delete_matching(self._client, base + _glob_escape(namespace_prefix(namespace)) + "*")
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         await asyncio.to_thread(self.clear, namespaces)
