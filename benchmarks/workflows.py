@@ -239,7 +239,10 @@ def run_strategy(
     recorded: list[tuple[str, list[Call], bool]] = []
     for task in runs:
         run_id = uuid.uuid4().hex
-        out = app.invoke({"run_id": run_id, "task": task, "calls": []}, {"configurable": {"router": router}})
+        # One worker thread: the Send copies reach the router in the order the planner sent them,
+        # so a run's decisions (and the figures) are the same from one benchmark run to the next.
+        config: RunnableConfig = {"configurable": {"router": router}, "max_concurrency": 1}
+        out = app.invoke({"run_id": run_id, "task": task, "calls": []}, config)
         cost = sum(c[3] for c in out["calls"])
         if isinstance(router, PlannedRouter):
             router.end_run(run_id, cost)
