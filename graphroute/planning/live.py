@@ -61,7 +61,7 @@ def plan_app(
     prices = PoolPrices.from_pool(pool)
     skill_source = "given" if skills else "price-rank prior"
     if not skills and store is not None:
-        measured, scored = measured_skills(store, prices, nodes=app_nodes(graph))
+        measured, scored = measured_skills(store, prices, graph=graph.identity, nodes=app_nodes(graph))
         if measured:
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph, quorums=quorums)
@@ -88,6 +88,7 @@ def measured_skills(
     store: Any,
     prices: PoolPrices,
     *,
+    graph: str | None = None,
     nodes: Collection[str] | None = None,
     since: float | None = None,
     prior_weight: float = 5.0,
@@ -95,20 +96,22 @@ def measured_skills(
     """Per model, its mean score over scored calls, shrunk towards the price-rank prior.
 
     Scores come from feedback, known outcomes and hard failures (``traces/outcomes.py``); a
-    call nobody scored says nothing. ``nodes`` keeps only calls of those nodes (and of the
-    nodes inside them, for a subgraph): the default trace store is shared by every app, and
-    another app's calls must not move this app's plan. ``since`` keeps calls started at or
-    after that Unix time. ``prior_weight`` calls' worth of the prior keeps a model seen twice
-    from swinging the plan. Returns the skills and how many scored calls they rest on.
+    call nobody scored says nothing. The default trace store is shared by every app, and
+    another app's calls must not move this app's plan: ``graph`` (an app's graph identity,
+    as its runs are recorded under) keeps that app's runs only — two apps with a node of the
+    same name stay apart — and ``nodes`` keeps only calls of those nodes (and of the nodes
+    inside them, for a subgraph). ``since`` keeps calls started at or after that Unix time.
+    ``prior_weight`` calls' worth of the prior keeps a model seen twice from swinging the
+    plan. Returns the skills and how many scored calls they rest on.
     """
     from graphroute.traces.outcomes import score_calls
 
     # One pass over the chosen calls, scored together: hindsight signals (a failure later in
     # the run) need every call of a run, and each of this app's runs holds only its nodes.
-    calls = store.calls(nodes=nodes, since=since)
+    calls = store.calls(nodes=nodes, graph=graph, since=since)
     run_ids = {call.run_id for call in calls}
-    runs = [run for run in store.runs() if run.run_id in run_ids]
-    feedback = [item for item in store.feedback() if item.run_id in run_ids or item.run_id is None]
+    runs = [run for run in store.runs(graph) if run.run_id in run_ids]
+    feedback = [item for item in store.feedback(graph=graph) if item.run_id in run_ids or item.run_id is None]
     prior = prior_skills(prices)
     totals: dict[str, list[float]] = {}
     for outcome in score_calls(calls, feedback, runs):

@@ -334,17 +334,22 @@ class TraceStore:
         source: str | None = None,
         call_id: str | None = None,
         since: float | None = None,
+        graph: str | None = None,
     ) -> list[FeedbackRecord]:
         """Feedback and known outcomes in the order they were given.
 
         ``since`` keeps only rows given strictly after that Unix time, so the newest
         ``created_at`` a reader has seen works as its cursor: the next read fetches only what
-        is new instead of the whole table.
+        is new instead of the whole table. ``graph`` keeps the rows on that graph's runs and
+        the rows on no run (known outcomes aimed at a request or a call, which any app may share).
         """
         where, args = _where(run_id=run_id, node=node, source=source, call_id=call_id)
         if since is not None:
             where += " AND created_at > ?"
             args.append(since)
+        if graph is not None:
+            where += " AND (run_id IS NULL OR run_id IN (SELECT run_id FROM runs WHERE graph = ?))"
+            args.append(graph)
         rows = self._fetch(f"SELECT * FROM feedback WHERE {where} ORDER BY id", args)
         records = []
         for row in rows:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from langgraph.graph import END, START, StateGraph
 
 from graphroute import ModelPool, TraceStore, feedback, optimize
 from graphroute.graph import inspect
@@ -102,3 +103,41 @@ def test_since_keeps_only_the_calls_started_after_a_time(provider, tmp_path: Pat
     assert scored == 3
     assert skills["mid"] == pytest.approx((3 + 5 * prior_skills(prices)["mid"]) / 8)
     assert measured_skills(store, prices, nodes=[]) == ({}, 0)  # an app with no nodes learns from nothing
+
+
+def reversed_chain() -> StateGraph:
+    """Another app whose nodes have the chain's names: answer → solve → plan."""
+    graph = chain()
+    other = StateGraph(graph.state_schema)
+    for name, spec in graph.nodes.items():
+        other.add_node(name, spec.runnable)
+    other.add_edge(START, "answer")
+    other.add_edge("answer", "solve")
+    other.add_edge("solve", "plan")
+    other.add_edge("plan", END)
+    return other
+
+
+def test_two_apps_with_the_same_node_names_learn_apart(provider, tmp_path: Path) -> None:
+    """The chain's answers are all right, the look-alike's all wrong: each plan sees only its own."""
+    pool = capitals_pool(provider)
+    store = TraceStore(tmp_path / "traces.sqlite")
+    chain_app = optimize(chain(), pool=pool, traces=store)
+    twin_app = optimize(reversed_chain(), pool=pool, traces=store)
+    for index in range(4):
+        chain_app.invoke({"question": f"question {index}", "notes": []})
+        feedback(chain_app.last_run.run_id, 1.0, traces=store)
+        twin_app.invoke({"question": f"question {index}", "notes": []})
+        feedback(twin_app.last_run.run_id, 0.0, traces=store)
+
+    prices = PoolPrices.from_pool(pool)
+    prior = prior_skills(prices)["mid"]
+    nodes = app_nodes(inspect(chain()))
+    assert nodes == app_nodes(inspect(reversed_chain()))  # a node-name filter cannot tell them apart
+    assert measured_skills(store, prices, nodes=nodes)[1] == 24
+    chain_only = measured_skills(store, prices, graph=chain_app.graph_id, nodes=nodes)
+    assert chain_only == ({"mid": pytest.approx((12 + 5 * prior) / 17)}, 12)
+    twin_only = measured_skills(store, prices, graph=twin_app.graph_id, nodes=nodes)
+    assert twin_only == ({"mid": pytest.approx(5 * prior / 17)}, 12)
+    plan = plan_app(reversed_chain().compile(), pool, budget_usd=0.01, traces=store)
+    assert any("measured on 12 scored calls" in note for note in plan.notes)
