@@ -18,6 +18,7 @@ import numpy as np
 
 from graphroute.planning.carryover import Carryover
 from graphroute.planning.context import ContextModel
+from graphroute.planning.failures import ANSWER, allowed_models
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.structure import EMPTY, Expectation, RunState, Slot, Workflow
 
@@ -149,6 +150,7 @@ class Decision:
     costs: np.ndarray
     estimates: np.ndarray
     evidence: np.ndarray
+    allowed: np.ndarray | None = None  # models the run's failures left this call (None: any)
 
 
 @dataclass
@@ -222,7 +224,11 @@ class Plan:
         tokens_in = input_tokens if input_tokens is not None else (bins.input_tokens if bins else 0.0)
         costs = self.prices.cost(tokens_in, bins.output_tokens if bins else 0.0)
         worth = worth_of(value, saving, lam)
-        index = int(choose(success, costs, worth))
+        allowed = allowed_models(node, state.failures, costs)
+        if allowed is None:
+            index = int(choose(success, costs, worth))
+        else:  # escalate past (or avoid) what failed earlier in the run
+            index = int(np.argmax(np.where(allowed, success * worth - costs, -np.inf)))
         return Decision(
             self.prices.models[index],
             index,
@@ -235,16 +241,18 @@ class Plan:
             costs,
             success,
             likelihood,
+            allowed,
         )
 
     def known_results(self, state: RunState, upcoming: str | None = None) -> list[tuple[int, bool]]:
         """``(model index, right)`` of the run's calls whose result its path (and the call about to
-        be made on ``upcoming``) revealed."""
+        be made on ``upcoming``) revealed, and of the answers the run saw fail (``failures.py``)."""
         out = []
         for node, number, right in self.workflow.verdicts(state, upcoming):
             models = state.models.get(node, [])
             if number < len(models):
                 out.append((models[number], right))
+        out += [(failure.model, False) for failure in state.failures if failure.kind == ANSWER]
         return out
 
     def observe(self, state: RunState, node: str, decision: Decision, index: int | None = None) -> None:

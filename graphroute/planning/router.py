@@ -6,6 +6,10 @@ it would not fit, and remembers the call in the run's state for the calls that f
 told apart by ``metadata["graphroute_run_id"]`` or, inside ``optimize``, by the active
 ``RoutingSession``'s run id.
 
+Failures the run sees live steer its next calls (``failures.py``): a request carrying a failed
+tool result marks the node's previous answer as failed, so the node escalates; a provider error
+(``observe``, called by dispatch after every call) makes the run avoid that model.
+
 Per-call success estimates come from an *estimate source* (e.g. the semantic pillar's
 estimator, when it knows the pool's models); without one, a pillar's difficulty picks the rung
 of the node's ladder.
@@ -22,10 +26,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
+from graphroute.planning.failures import ANSWER, PROVIDER, RunFailure
 from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Plan, choose
 from graphroute.planning.pricing import PoolPrices, TokenCounter
@@ -33,6 +40,10 @@ from graphroute.planning.refresh import PlanRefresher
 from graphroute.planning.structure import RunState
 from graphroute.routing.base import RouteDecision, Router
 from graphroute.routing.session import current_session
+from graphroute.traces.quality import failed_tool_results
+
+if TYPE_CHECKING:
+    from graphroute.pillars.bandit import Outcome
 
 EstimateSource = Callable[[RouteRequest], "np.ndarray | Mapping[str, float] | None"]
 RUN_ID_KEY = "graphroute_run_id"
@@ -57,6 +68,16 @@ def aligned(estimates: np.ndarray | Mapping[str, float] | None, prices: PoolPric
         return np.array([float(estimates[m]) for m in prices.models])
     array = np.asarray(estimates, dtype=np.float64)
     return array if array.shape == (len(prices),) else None
+
+
+@dataclass(frozen=True)
+class PlannedDecision(RouteDecision):
+    """A planned call's decision, with where it sits in its run (so its outcome can be told back)."""
+
+    run: str | None = None
+    node: str = ""
+    call: int = 0
+    index: int = 0
 
 
 class PlannedRouter(Router):
@@ -113,6 +134,8 @@ class PlannedRouter(Router):
         node = self.node_for(request.node)
         key = run_key(request)
         state = self.state(key)
+        if failed_tool_results(request.messages):
+            self._answer_failed(state, node)
         real_spend = self._real_spend(key)
         estimates = aligned(self.estimates(request), self.plan.prices) if self.estimates else None
         signals: tuple[Signal, ...] = ()
@@ -133,19 +156,45 @@ class PlannedRouter(Router):
             index = decision.index
             if self.pacer is not None:
                 scores = decision.estimates * decision.worth_usd - decision.costs
+                if decision.allowed is not None:  # what the run saw fail comes last
+                    scores = np.where(decision.allowed, scores, -np.inf)
                 spent = max(state.spent_usd, real_spend)  # estimates, or what the provider billed
                 index = self.pacer.fit(decision.costs, scores, index, spent)
                 self.pacer.charge(float(decision.costs[index]))
             self.plan.observe(state, node, decision, index)
+            call = len(state.models.get(node, [])) - 1
         model = self.plan.prices.models[index]
         slot = f"{node} #{decision.slot[1]}" if decision.slot[1] else node
         reason = (
             f"plan: {slot} value {decision.value:.2f}, worth ${decision.worth_usd:.3g}, "
             f"est. success {decision.estimates[index]:.2f} at ${decision.costs[index]:.2g}"
         )
+        if decision.allowed is not None:
+            avoided = [name for name, ok in zip(self.plan.prices.models, decision.allowed, strict=True) if not ok]
+            reason += f" (after failures in this run: not {', '.join(avoided)})"
         if index != decision.index:
             reason += f" (budget guard: {decision.model} would not fit)"
-        return RouteDecision(model=model, reason=reason, signals=signals)
+        return PlannedDecision(model=model, reason=reason, signals=signals, run=key, node=node, call=call, index=index)
+
+    def _answer_failed(self, state: RunState, node: str) -> None:
+        """The request carries a failed tool result: the node's previous answer failed."""
+        with self._lock:
+            models = state.models.get(node, [])
+            if models:
+                state.fail(RunFailure(node, len(models) - 1, models[-1], ANSWER))
+
+    def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
+        """A provider error or a refusal of a planned call is remembered for the rest of its run."""
+        if not isinstance(decision, PlannedDecision) or decision.run is None:
+            return None
+        kind = PROVIDER if outcome.error else ANSWER if outcome.refused else None
+        if kind is None:
+            return None
+        with self._lock:
+            state = self._states.get(decision.run)
+            if state is not None:  # a finished run has nothing left to steer
+                state.fail(RunFailure(decision.node, decision.call, decision.index, kind))
+        return None
 
     def end_run(self, key: str | None, cost_usd: float | None = None) -> None:
         """Forget a finished run and give its real spend to the pacer."""

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
+from graphroute.planning.failures import RunFailure
+
 Slot = tuple[str, int]
 """A node and an attempt number (0 for nodes outside a retry loop)."""
 
@@ -47,6 +49,7 @@ class RunState:
     spent_usd: float = 0.0
     evidence: list[Any] = field(default_factory=list)
     models: dict[str, list[int]] = field(default_factory=dict)
+    failures: list[RunFailure] = field(default_factory=list)
 
     def record(
         self, node: str, success: float, cost_usd: float = 0.0, evidence: Any = None, model: int | None = None
@@ -61,6 +64,11 @@ class RunState:
 
     def made(self, node: str) -> list[float]:
         return self.calls.get(node, [])
+
+    def fail(self, failure: RunFailure) -> None:
+        """A call of the run failed (``failures.py``); a failure already known is kept once."""
+        if failure not in self.failures:
+            self.failures.append(failure)
 
 
 EMPTY = RunState()

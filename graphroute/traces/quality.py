@@ -99,7 +99,7 @@ def parses_as_json(text: str) -> bool:
     return False
 
 
-def _failed_tool_results(messages: Sequence[BaseMessage]) -> bool:
+def failed_tool_results(messages: Sequence[BaseMessage]) -> bool:
     """Does the newest batch of tool results (after the last AI message) contain an error?"""
     for message in reversed(messages):
         if isinstance(message, AIMessage):
@@ -114,7 +114,7 @@ def detect(messages: Sequence[BaseMessage], output: BaseMessage | None, error: B
     signals: list[str] = []
     if error is not None:
         signals.append("error")
-    if _failed_tool_results(messages):
+    if failed_tool_results(messages):
         signals.append("tool_error_input")
     if error is not None or output is None:
         return signals
