@@ -96,6 +96,18 @@ def test_optimize_with_a_pool_path_that_does_not_exist(tmp_path: Path) -> None:
         optimize(simple_graph(), pool=tmp_path / "missing.toml")
 
 
+def test_a_trace_store_given_a_directory_names_the_file_to_give_instead(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=rf"{tmp_path} is a directory: give a database file, e\.g\. .*traces\.sqlite"):
+        optimize(simple_graph(), traces=tmp_path)
+
+
+def test_a_trace_store_that_cannot_be_created_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    with pytest.raises(ConfigError, match=r"cannot open the trace store .*not-a-dir/traces\.sqlite"):
+        optimize(simple_graph(), traces=blocker / "traces.sqlite")
+
+
 class State(TypedDict):
     text: str
 

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
+from graphroute.errors import ConfigError
 from graphroute.paths import data_dir
 from graphroute.traces.records import CallRecord, FeedbackRecord, NodeRunRecord, RunRecord
 
@@ -149,10 +150,17 @@ class TraceStore:
     _INSERT_IGNORE = "INSERT OR IGNORE INTO {table}({columns}) VALUES ({marks})"
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path: Path = Path(path) if path else default_trace_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path: Path = Path(path).expanduser() if path else default_trace_path()
+        if self.path.is_dir():
+            raise ConfigError(
+                f"the trace store {self.path} is a directory: give a database file, e.g. {self.path / 'traces.sqlite'}"
+            )
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as error:
+            raise ConfigError(f"cannot open the trace store {self.path}: {error}") from error
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._enable_wal()
