@@ -33,7 +33,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -41,32 +41,10 @@ from graphroute.errors import ConfigError, RoutingError
 from graphroute.pillars.bandit import BanditPillar, Outcome
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
 from graphroute.providers.pool import ModelPool
+from graphroute.routing.asking import EXIT_CONFIDENCE, Asked, TimedSignal, aask, ask, stamp
 from graphroute.routing.base import RouteDecision, Router
 
-
-@dataclass(frozen=True)
-class TimedSignal(Signal):
-    """A pillar's signal with the time it took, as the cascade records it."""
-
-    latency_ms: float | None = None
-
-
-def stamp(signal: Signal, latency_ms: float) -> Signal:
-    """``signal`` with its latency recorded (kept if the pillar measured its own).
-
-    A plain ``Signal`` becomes a ``TimedSignal``; a pillar's own subclass with a
-    ``latency_ms`` field gets it filled; any other subclass is kept as it is (its fields matter
-    more than the timing).
-    """
-    if hasattr(signal, "latency_ms"):
-        return signal if signal.latency_ms is not None else replace(signal, latency_ms=round(latency_ms, 4))  # type: ignore[call-arg]
-    if type(signal) is not Signal:
-        return signal
-    timed = object.__new__(TimedSignal)  # the signal was validated once already: copy, don't re-check
-    fields_of = timed.__dict__
-    fields_of.update(signal.__dict__)
-    fields_of["latency_ms"] = round(latency_ms, 4)
-    return timed
+__all__ = ["CascadeDecision", "CascadeRouter", "Ladder", "TimedSignal", "price_ladder", "stamp"]
 
 
 @dataclass(frozen=True)
@@ -138,18 +116,6 @@ class CascadeDecision(RouteDecision):
         return self.reason
 
 
-def _summary(signal: Signal, exited: bool) -> str:
-    text = signal.pillar
-    if signal.difficulty is not None:
-        text += f" {signal.difficulty:.2f}@{signal.confidence:.2f}"
-    else:
-        text += " –"
-    latency = getattr(signal, "latency_ms", None)
-    if latency is not None and latency >= 1:
-        text += f" {latency:.0f}ms"
-    return text + (" exit" if exited else "")
-
-
 class CascadeRouter(Router):
     """Per-call routing through the pillars; see the module docstring.
 
@@ -165,7 +131,7 @@ class CascadeRouter(Router):
         pillars: Sequence[Pillar | str] = ("rules",),
         *,
         bandit: BanditPillar | None = None,
-        exit_confidence: float = 0.8,
+        exit_confidence: float = EXIT_CONFIDENCE,
         ladder: Ladder | Sequence[str] | None = None,
         ladders: Mapping[str, Ladder | Sequence[str]] | None = None,
         pins: Mapping[str, str] | None = None,
@@ -212,29 +178,11 @@ class CascadeRouter(Router):
     # -- routing ----------------------------------------------------------------------------
     def route(self, request: RouteRequest) -> CascadeDecision:
         started = time.perf_counter()
-        signals: list[Signal] = []
-        exit_at = None
-        for pillar in self.pillars:
-            begun = time.perf_counter()
-            signal = stamp(pillar.score(request), (time.perf_counter() - begun) * 1000)
-            signals.append(signal)
-            if signal.difficulty is not None and signal.confidence >= self.exit_confidence:
-                exit_at = len(signals) - 1
-                break
-        return self._decide(request, signals, exit_at, started)
+        return self._decide(request, ask(self.pillars, request, self.exit_confidence), started)
 
     async def aroute(self, request: RouteRequest) -> CascadeDecision:
         started = time.perf_counter()
-        signals: list[Signal] = []
-        exit_at = None
-        for pillar in self.pillars:
-            begun = time.perf_counter()
-            signal = stamp(await pillar.ascore(request), (time.perf_counter() - begun) * 1000)
-            signals.append(signal)
-            if signal.difficulty is not None and signal.confidence >= self.exit_confidence:
-                exit_at = len(signals) - 1
-                break
-        return self._decide(request, signals, exit_at, started)
+        return self._decide(request, await aask(self.pillars, request, self.exit_confidence), started)
 
     def ladder_for(self, node: str | None) -> Ladder:
         while node:
@@ -250,14 +198,11 @@ class CascadeRouter(Router):
             node = node.rpartition(":")[0]
         return None
 
-    def _decide(
-        self, request: RouteRequest, signals: list[Signal], exit_at: int | None, started: float
-    ) -> CascadeDecision:
-        local_only = False
-        for signal in signals:
-            local_only = local_only or signal.local_only
-        difficulty = _combine(signals, exit_at)
-        notes = [_summary(signal, index == exit_at) for index, signal in enumerate(signals)]
+    def _decide(self, request: RouteRequest, asked: Asked, started: float) -> CascadeDecision:
+        signals = list(asked.signals)
+        local_only = asked.local_only
+        difficulty = asked.difficulty
+        notes = asked.notes()
         ladder = self.ladder_for(request.node)
         allowed = self._local if local_only else self._names
         if local_only:
@@ -337,19 +282,6 @@ class CascadeRouter(Router):
         if self.bandit is None or not any(s.pillar == self.bandit.name for s in decision.signals):
             return None
         return self.bandit.observe(decision, outcome)
-
-
-def _combine(signals: Sequence[Signal], exit_at: int | None) -> float | None:
-    """The exiting signal's difficulty, else the confidence-weighted mean (plain mean if all are 0)."""
-    if exit_at is not None:
-        return signals[exit_at].difficulty
-    rated = [s for s in signals if s.difficulty is not None]
-    if not rated:
-        return None
-    weight = sum(s.confidence for s in rated)
-    if weight <= 0:
-        return sum(s.difficulty or 0.0 for s in rated) / len(rated)
-    return sum((s.difficulty or 0.0) * s.confidence for s in rated) / weight
 
 
 def _build(name: str, pool: ModelPool) -> Pillar:
