@@ -350,7 +350,11 @@ class RulesPillar(Pillar):
 
     name = "rules"
 
-    def __init__(self, config: RulesConfig | None = None) -> None:
+    def __init__(self, config: RulesConfig | None = None, *, pool: Any = None) -> None:
+        """``config``: the rules; else the ``[rules]`` table of ``pool`` (a ``ModelPool``, as a
+        router building its pillars by name passes it); else the defaults."""
+        if config is None and pool is not None:
+            config = pool.config.rules
         self.config = config or RulesConfig()
         privacy = self.config.privacy
         self._pii = PiiDetector(privacy.detect, privacy.patterns, privacy.allow) if privacy.enabled else None

@@ -177,6 +177,14 @@ def test_pillars_can_be_named_and_mistakes_are_named_back(pool: ModelPool) -> No
         CascadeRouter(pool, ["rules"], pins={"plan": "nope"})
 
 
+def test_rules_named_by_the_cascade_follow_the_pools_rules_table() -> None:
+    """A node the pool file keeps local (``[rules.nodes.payroll] local_only = true``) stays local."""
+    pool = ModelPool.from_dict({**POOL, "rules": {"nodes": {"payroll": {"local_only": True}}}})
+    router = CascadeRouter(pool, ["rules", Opinion("sure", 1.0, 1.0)])
+    assert router.route(ask("Sum these salaries.", node="payroll")).model == "local"
+    assert router.route(ask("Sum these salaries.", node="plan")).model == "cloud"
+
+
 def test_the_recommended_cascade_leaves_the_judge_out(pool: ModelPool) -> None:
     router = CascadeRouter.recommended(pool)
     names = [p.name for p in router.pillars]
