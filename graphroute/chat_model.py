@@ -232,6 +232,17 @@ class RoutedChatModel(BaseChatModel):
             scope.close(error)
             raise
 
+    async def _aprepare(
+        self, scope: _Scope, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
+    ) -> dispatch.PreparedCall:
+        try:
+            return await dispatch.aprepare(
+                scope.session, messages, scope.metadata, requested=self.requested_model, tools=kwargs.get("tools") or ()
+            )
+        except BaseException as error:
+            scope.close(error)
+            raise
+
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
     ) -> ChatResult:
@@ -250,7 +261,7 @@ class RoutedChatModel(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
     ) -> ChatResult:
         scope = self._scope(run_manager)
-        call = self._prepare(scope, messages, kwargs)
+        call = await self._aprepare(scope, messages, kwargs)
         caller, rest = self._caller(kwargs)
         try:
             result = await dispatch.agenerate(call, caller, messages, stop, run_manager, rest)
@@ -282,7 +293,7 @@ class RoutedChatModel(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
     ) -> AsyncIterator[ChatGenerationChunk]:
         scope = self._scope(run_manager)
-        call = self._prepare(scope, messages, kwargs)
+        call = await self._aprepare(scope, messages, kwargs)
         relay = _Relay(call, kwargs)
         caller, rest = self._caller(kwargs)
         try:

@@ -22,9 +22,12 @@ from graphroute.cache.layer import CacheLayer
 from graphroute.cache.stats import CacheStats
 from graphroute.errors import ConfigError
 from graphroute.graph.identity import compiled_app, graph_identity, node_ids
+from graphroute.pillars.bandit import BanditPillar
+from graphroute.pillars.base import Pillar
 from graphroute.planning.refresh import DEFAULT_REPLAN_EVERY, PlanRefresher
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import Router
+from graphroute.routing.cascade import CascadeRouter, build_pillar
 from graphroute.routing.intercept import intercepting
 from graphroute.routing.session import RoutingSession, active_session
 from graphroute.routing.static import StaticRouter
@@ -171,6 +174,7 @@ def optimize(
     cloud_share: float | None = None,
     replan_every: int | None = DEFAULT_REPLAN_EVERY,
     quorums: Mapping[str, float] | None = None,
+    pillars: Sequence[Pillar | str] | None = None,
     **compile_kwargs: Any,
 ) -> OptimizedApp:
     """Wrap a LangGraph app (``StateGraph`` or compiled) so its model calls are routed.
@@ -189,6 +193,10 @@ def optimize(
     ``replan_every``: with a budget, re-plan from the traces every that many runs, in the
     background (``None``: keep the first plan). ``quorums``: with a budget, fan-out nodes whose
     run needs only some copies to succeed — ``{"worker": 2 / 3}`` (a share, rounded up) or ``{"worker": 4}``.
+    ``pillars``: asked for each call's difficulty, cheapest first, stopping at the first sure one
+    (registry names — ``"rules"``, ``"semantic"``, ``"judge"``, a plug-in's — or instances). With a
+    budget they pick each call's rung of its node's ladder (default: the pool's rules alone);
+    without one, every call is routed through a ``CascadeRouter`` of them, pins still winning.
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
     _check_budget(budget_usd, cloud_share, router, routes)
@@ -198,12 +206,13 @@ def optimize(
         raise ConfigError(f"replan_every must be a whole number of runs ≥ 1 (or None: never), got {replan_every!r}")
     if quorums and budget_usd is None and cloud_share is None:
         raise ConfigError("quorums shape a budget's plan: add budget_usd=... or cloud_share=..., or drop quorums")
+    if pillars is not None and router is not None:
+        raise ConfigError("pillars build the router: drop router=... or drop pillars=...")
     app = compiled_app(graph, **compile_kwargs)
     model_pool = ModelPool.coerce(pool)
     # A TraceStore, a SQLite path, or postgresql:// for many workers; else the pool file's [storage].
     store = open_trace_store(traces if traces is not None else model_pool.config.storage.traces)
     if router is None and (budget_usd is not None or cloud_share is not None):
-        from graphroute.pillars.rules import RulesPillar
         from graphroute.planning.live import plan_app, planned_router
 
         def make_plan() -> Any:
@@ -212,10 +221,11 @@ def optimize(
             )
 
         refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
-        # The rules pillar's difficulty picks each call's rung of its node's ladder (microseconds,
-        # no model); traced with the call, it is also what the node's complexity is learned from.
-        pillar = RulesPillar(model_pool.config.rules)
-        router = planned_router(make_plan(), budget_usd=budget_usd, pillar=pillar, refresher=refresher)
+        # The pillars' difficulty picks each call's rung of its node's ladder (by default the rules
+        # alone: microseconds, no model); traced with the call, it is also what the node's
+        # complexity is learned from.
+        asked = difficulty_pillars(model_pool, pillars if pillars is not None else ["rules"])
+        router = planned_router(make_plan(), budget_usd=budget_usd, pillars=asked, refresher=refresher)
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}
         known_nodes = set(node_ids(app))
@@ -228,11 +238,27 @@ def optimize(
                     path=model_pool.source,
                     entry=f"routing.nodes.{node}",
                 )
-        router = StaticRouter(model_pool.default_model(), pins, known=model_pool.names)
+        if pillars is not None:
+            router = CascadeRouter(model_pool, pillars, pins=pins)
+        else:
+            router = StaticRouter(model_pool.default_model(), pins, known=model_pool.names)
     layer = CacheLayer.build(model_pool, cache, batching)
     if layer is not None:
         app = layer.install(app, graph_identity(app))
     return OptimizedApp(app, pool=model_pool, router=router, store=store, cache_layer=layer)
+
+
+def difficulty_pillars(pool: ModelPool, pillars: Sequence[Pillar | str]) -> list[Pillar]:
+    """The pillars a budget's plan asks for each call's difficulty (a bandit picks models, not
+    difficulty: the plan picks models itself, so one is refused)."""
+    built = [build_pillar(name, pool) if isinstance(name, str) else name for name in pillars]
+    for pillar in built:
+        if isinstance(pillar, BanditPillar):
+            raise ConfigError(
+                "a bandit chooses between models, and a budget's plan chooses them itself: "
+                "drop 'bandit' from pillars (or drop the budget and route with a CascadeRouter)"
+            )
+    return built
 
 
 def _check_budget(

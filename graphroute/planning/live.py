@@ -14,11 +14,12 @@ is also the pacer's target, so λ follows real spend from run to run.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphroute.errors import ConfigError
+from graphroute.pillars.base import Pillar
 from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Plan
 from graphroute.planning.pricing import PoolPrices
@@ -134,11 +135,12 @@ def planned_router(
     runs: int | None = None,
     period_s: float | None = None,
     estimates: EstimateSource | None = None,
-    pillar: Any = None,
+    pillars: Sequence[Pillar] = (),
     refresher: PlanRefresher | None = None,
 ) -> PlannedRouter:
     """A ``PlannedRouter`` whose pacer holds the per-run budget (and a rolling one, if given).
 
+    ``pillars``: asked in order for each call's difficulty (its rung of the node's ladder).
     ``refresher``: re-plans from the traces every so many runs (``refresh.PlanRefresher``).
     """
     pacer = BudgetPacer(
@@ -149,4 +151,4 @@ def planned_router(
         period_s=period_s,
         target_usd=plan.expected_cost if plan.expected_cost > 0 else None,
     )
-    return PlannedRouter(plan, estimates=estimates, pillar=pillar, pacer=pacer, refresher=refresher)
+    return PlannedRouter(plan, estimates=estimates, pillars=pillars, pacer=pacer, refresher=refresher)

@@ -11,8 +11,10 @@ tool result marks the node's previous answer as failed, so the node escalates; a
 (``observe``, called by dispatch after every call) makes the run avoid that model.
 
 Per-call success estimates come from an *estimate source* (e.g. the semantic pillar's
-estimator, when it knows the pool's models); without one, a pillar's difficulty picks the rung
-of the node's ladder.
+estimator, when it knows the pool's models); without one, the pillars' difficulty picks the
+rung of the node's ladder — asked as the cascade asks them (``routing/asking.py``): in order,
+stopping at the first sure one, so a judge model is consulted only when the cheaper pillars
+are unsure.
 
 Usage::
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +40,7 @@ from graphroute.planning.plan import Plan, choose
 from graphroute.planning.pricing import PoolPrices, TokenCounter
 from graphroute.planning.refresh import PlanRefresher
 from graphroute.planning.structure import RunState
+from graphroute.routing.asking import EXIT_CONFIDENCE, Asked, aask, ask
 from graphroute.routing.base import RouteDecision, Router
 from graphroute.routing.session import current_session
 from graphroute.traces.quality import failed_tool_results
@@ -88,7 +91,8 @@ class PlannedRouter(Router):
         plan: Plan,
         *,
         estimates: EstimateSource | None = None,
-        pillar: Pillar | None = None,
+        pillars: Sequence[Pillar] = (),
+        exit_confidence: float = EXIT_CONFIDENCE,
         pacer: BudgetPacer | None = None,
         tokens: Callable[[str], int] | None = None,
         max_runs: int = 4096,
@@ -97,7 +101,8 @@ class PlannedRouter(Router):
         self.plan = plan
         self.refresher = refresher
         self.estimates = estimates
-        self.pillar = pillar
+        self.pillars = list(pillars)
+        self.exit_confidence = exit_confidence
         self.pacer = pacer
         self.tokens = tokens or TokenCounter()
         self.max_runs = max_runs
@@ -131,18 +136,27 @@ class PlannedRouter(Router):
         return sum(call.cost_usd for call in list(session.calls))
 
     def route(self, request: RouteRequest) -> RouteDecision:
+        estimates = self._estimates(request)
+        asked = ask(self.pillars, request, self.exit_confidence) if estimates is None and self.pillars else None
+        return self._route(request, estimates, asked)
+
+    async def aroute(self, request: RouteRequest) -> RouteDecision:
+        estimates = self._estimates(request)
+        asked = await aask(self.pillars, request, self.exit_confidence) if estimates is None and self.pillars else None
+        return self._route(request, estimates, asked)
+
+    def _estimates(self, request: RouteRequest) -> np.ndarray | None:
+        return aligned(self.estimates(request), self.plan.prices) if self.estimates else None
+
+    def _route(self, request: RouteRequest, estimates: np.ndarray | None, asked: Asked | None) -> RouteDecision:
         node = self.node_for(request.node)
         key = run_key(request)
         state = self.state(key)
         if failed_tool_results(request.messages):
             self._answer_failed(state, node)
         real_spend = self._real_spend(key)
-        estimates = aligned(self.estimates(request), self.plan.prices) if self.estimates else None
-        signals: tuple[Signal, ...] = ()
-        difficulty = None
-        if estimates is None and self.pillar is not None:
-            signal = self.pillar.score(request)
-            signals, difficulty = (signal,), signal.difficulty
+        signals: tuple[Signal, ...] = asked.signals if asked is not None else ()
+        difficulty = asked.difficulty if asked is not None else None
         lam = self.pacer.lam if self.pacer is not None else self.plan.lam
         with self._lock:  # Send workers of one run route concurrently
             decision = self.plan.decide(

@@ -140,7 +140,7 @@ class CascadeRouter(Router):
         self.pool = pool
         self.pillars: list[Pillar] = []
         for pillar in pillars:
-            built = _build(pillar, pool) if isinstance(pillar, str) else pillar
+            built = build_pillar(pillar, pool) if isinstance(pillar, str) else pillar
             if isinstance(built, BanditPillar) and bandit is None:
                 bandit = built  # a bandit named among the pillars acts last, on the ladder
             elif not isinstance(built, BanditPillar):
@@ -284,7 +284,8 @@ class CascadeRouter(Router):
         return self.bandit.observe(decision, outcome)
 
 
-def _build(name: str, pool: ModelPool) -> Pillar:
+def build_pillar(name: str, pool: ModelPool) -> Pillar:
+    """The registry's pillar ``name``, given the pool when its factory takes one."""
     from graphroute.pillars.registry import create, load
 
     factory = load(name)

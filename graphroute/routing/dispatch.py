@@ -231,16 +231,39 @@ def prepare(
     requested: str | None,
     tools: Sequence[Mapping[str, Any]] = (),
 ) -> PreparedCall:
-    request = RouteRequest(
+    request = _request(messages, metadata, requested, tools)
+    # Whatever router decided, personal data stays local (routing/privacy.py).
+    decision = privacy.guard(session.pool, request, session.router.route(request))
+    return PreparedCall(session, request, decision, time.perf_counter(), time.time())
+
+
+async def aprepare(
+    session: RoutingSession,
+    messages: Sequence[BaseMessage],
+    metadata: Mapping[str, Any],
+    *,
+    requested: str | None,
+    tools: Sequence[Mapping[str, Any]] = (),
+) -> PreparedCall:
+    """Async twin of ``prepare``: a router that does I/O (a judge model) does not block the loop."""
+    request = _request(messages, metadata, requested, tools)
+    decision = privacy.guard(session.pool, request, await session.router.aroute(request))
+    return PreparedCall(session, request, decision, time.perf_counter(), time.time())
+
+
+def _request(
+    messages: Sequence[BaseMessage],
+    metadata: Mapping[str, Any],
+    requested: str | None,
+    tools: Sequence[Mapping[str, Any]],
+) -> RouteRequest:
+    return RouteRequest(
         messages=list(messages),
         node=node_from_metadata(metadata),
         requested_model=requested,
         tools=tools,
         metadata=dict(metadata),
     )
-    # Whatever router decided, personal data stays local (routing/privacy.py).
-    decision = privacy.guard(session.pool, request, session.router.route(request))
-    return PreparedCall(session, request, decision, time.perf_counter(), time.time())
 
 
 def tag(result: ChatResult, call: PreparedCall) -> ChatResult:

@@ -80,7 +80,7 @@ async def _routed_agenerate(
     session = _session_for(self)
     if session is None:
         return await _originals["_agenerate_with_cache"](self, messages, stop, run_manager, **kwargs)
-    call = dispatch.prepare(
+    call = await dispatch.aprepare(
         session, messages, _metadata(run_manager), requested=dispatch.requested_model(self), tools=_tools(kwargs)
     )
     return await dispatch.agenerate(call, self, messages, stop, run_manager, kwargs)
@@ -111,7 +111,7 @@ async def _routed_astream(
         return
     config = ensure_config(config)
     messages = self._convert_input(input).to_messages()
-    call = dispatch.prepare(
+    call = await dispatch.aprepare(
         session, messages, config.get("metadata") or {}, requested=dispatch.requested_model(self), tools=_tools(kwargs)
     )
     async for chunk in dispatch.astream(call, self, input, config, stop, kwargs):
