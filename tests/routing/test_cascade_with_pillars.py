@@ -128,3 +128,24 @@ def test_routed_chat_model_takes_the_cascade_as_its_router(tmp_path: Path) -> No
 
     assert easy.content == "answered by cheap" and easy.response_metadata["graphroute_model"] == "cheap"
     assert hard.content == "answered by strong"
+
+
+@pytest.mark.model
+def test_a_budgeted_plan_asks_the_real_judge_when_the_rules_are_unsure(local_pool: ModelPool, tmp_path: Path) -> None:
+    """``pillars=["rules", "judge"]``: the local Qwen grades each call; its grade picks the rung."""
+    graph = StateGraph(State)
+    graph.add_node("answer", answer)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    budget = 2 * local_pool["local-b"].cost(500, 200)
+    app = optimize(
+        graph, pool=local_pool, budget_usd=budget, pillars=["rules", "judge"], traces=TraceStore(tmp_path / "t.sqlite")
+    )
+    graded = {}
+    for question in ("Hello! How are you today?", "Prove that there are infinitely many primes."):
+        app.invoke({"question": question})
+        [call] = app.last_run.calls
+        assert [s["pillar"] for s in call.signals] == ["rules", "judge"]  # neither rules signal is sure
+        assert call.reason.startswith("plan: answer")
+        graded[question] = call.signals[1]["rating"]
+    assert graded["Prove that there are infinitely many primes."] > graded["Hello! How are you today?"]
