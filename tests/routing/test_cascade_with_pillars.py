@@ -84,12 +84,17 @@ def answer(state: State) -> State:
     return {"answer": str(reply.content)}
 
 
-@pytest.mark.model
-def test_optimize_routes_through_the_cascade_and_traces_every_signal(local_pool: ModelPool, tmp_path: Path) -> None:
+def answer_app() -> StateGraph:
     graph = StateGraph(State)
     graph.add_node("answer", answer)
     graph.add_edge(START, "answer")
     graph.add_edge("answer", END)
+    return graph
+
+
+@pytest.mark.model
+def test_optimize_routes_through_the_cascade_and_traces_every_signal(local_pool: ModelPool, tmp_path: Path) -> None:
+    graph = answer_app()
     router = CascadeRouter(local_pool, [RulesPillar(), JudgePillar(local_pool)], exit_confidence=0.95)
     app = optimize(graph, pool=local_pool, router=router, traces=TraceStore(tmp_path / "t.sqlite"))
 
@@ -133,10 +138,7 @@ def test_routed_chat_model_takes_the_cascade_as_its_router(tmp_path: Path) -> No
 @pytest.mark.model
 def test_a_budgeted_plan_asks_the_real_judge_when_the_rules_are_unsure(local_pool: ModelPool, tmp_path: Path) -> None:
     """``pillars=["rules", "judge"]``: the local Qwen grades each call; its grade picks the rung."""
-    graph = StateGraph(State)
-    graph.add_node("answer", answer)
-    graph.add_edge(START, "answer")
-    graph.add_edge("answer", END)
+    graph = answer_app()
     budget = 2 * local_pool["local-b"].cost(500, 200)
     app = optimize(
         graph, pool=local_pool, budget_usd=budget, pillars=["rules", "judge"], traces=TraceStore(tmp_path / "t.sqlite")
