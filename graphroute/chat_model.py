@@ -42,6 +42,7 @@ from graphroute.providers.tool_calls import ToolCallRecovery, recover_tool_calls
 from graphroute.routing import dispatch
 from graphroute.routing.base import Router
 from graphroute.routing.capabilities import CapabilityGuard
+from graphroute.routing.default import default_router
 from graphroute.routing.session import RoutingSession, current_session
 from graphroute.routing.static import StaticRouter
 from graphroute.scaleout.factory import open_trace_store
@@ -170,8 +171,7 @@ class RoutedChatModel(BaseChatModel):
         """The router every call goes through: the configured one behind the capability guard."""
         inner = self.router
         if inner is None:
-            pins = {**self.pool.routing.nodes, **self.routes}
-            inner = StaticRouter(self.pool.default_model(), pins, known=self.pool.names)
+            inner = default_router(self.pool, {**self.pool.routing.nodes, **self.routes})
         elif self.routes:
             raise ConfigError("pass either `router` or `routes` to RoutedChatModel, not both")
         return CapabilityGuard(inner, self.pool, reroute=self.reroute_for_capabilities)

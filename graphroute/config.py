@@ -155,6 +155,27 @@ class RoutingConfig(_Strict):
 
     default: str | None = Field(None, description="model for unpinned calls; default: first local model")
     nodes: dict[str, str] = Field(default_factory=dict, description="node name → model name")
+    pillars: list[str] | None = Field(
+        None,
+        description="pillars asked for each call's difficulty, in order (rules, semantic, judge, a plug-in's "
+        "name): unpinned calls are routed by them (under a budget: they pick each call's rung); unset: the "
+        "default model (under a budget: the rules alone)",
+    )
+
+    @field_validator("pillars")
+    @classmethod
+    def _known_pillars(cls, pillars: list[str] | None) -> list[str] | None:
+        from graphroute.pillars.registry import available
+
+        if pillars is None:
+            return None
+        if not pillars:
+            raise ValueError("name at least one pillar, or leave pillars out")
+        installed = available()
+        for name in pillars:
+            if name not in installed:
+                raise ValueError(f"unknown pillar {name!r}; installed pillars: {', '.join(installed)}")
+        return pillars
 
 
 class StorageConfig(_Strict):

@@ -27,10 +27,10 @@ from graphroute.pillars.base import Pillar
 from graphroute.planning.refresh import DEFAULT_REPLAN_EVERY, PlanRefresher
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import Router
-from graphroute.routing.cascade import CascadeRouter, build_pillar
+from graphroute.routing.cascade import build_pillar
+from graphroute.routing.default import default_router
 from graphroute.routing.intercept import intercepting
 from graphroute.routing.session import RoutingSession, active_session
-from graphroute.routing.static import StaticRouter
 from graphroute.scaleout.factory import open_trace_store
 from graphroute.traces.node_events import NodeRunRecorder
 from graphroute.traces.store import CallRecord, TraceStore
@@ -195,8 +195,9 @@ def optimize(
     run needs only some copies to succeed — ``{"worker": 2 / 3}`` (a share, rounded up) or ``{"worker": 4}``.
     ``pillars``: asked for each call's difficulty, cheapest first, stopping at the first sure one
     (registry names — ``"rules"``, ``"semantic"``, ``"judge"``, a plug-in's — or instances). With a
-    budget they pick each call's rung of its node's ladder (default: the pool's rules alone);
-    without one, every call is routed through a ``CascadeRouter`` of them, pins still winning.
+    budget they pick each call's rung of its node's ladder (default: the pool file's ``[routing]
+    pillars``, else the rules alone); without one, every call is routed through a
+    ``CascadeRouter`` of them (default: the pool file's, else the default model), pins still winning.
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
     _check_budget(budget_usd, cloud_share, router, routes)
@@ -224,7 +225,8 @@ def optimize(
         # The pillars' difficulty picks each call's rung of its node's ladder (by default the rules
         # alone: microseconds, no model); traced with the call, it is also what the node's
         # complexity is learned from.
-        asked = difficulty_pillars(model_pool, pillars if pillars is not None else ["rules"])
+        named = pillars if pillars is not None else model_pool.routing.pillars
+        asked = difficulty_pillars(model_pool, named or ["rules"])
         router = planned_router(make_plan(), budget_usd=budget_usd, pillars=asked, refresher=refresher)
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}
@@ -238,10 +240,7 @@ def optimize(
                     path=model_pool.source,
                     entry=f"routing.nodes.{node}",
                 )
-        if pillars is not None:
-            router = CascadeRouter(model_pool, pillars, pins=pins)
-        else:
-            router = StaticRouter(model_pool.default_model(), pins, known=model_pool.names)
+        router = default_router(model_pool, pins, pillars)
     layer = CacheLayer.build(model_pool, cache, batching)
     if layer is not None:
         app = layer.install(app, graph_identity(app))

@@ -72,6 +72,8 @@ POOL_CASES = [
     ("routing.default", "gpt-5", UnknownModelError, r"routing\.default.*unknown model 'gpt-5'"),
     ("routing.nodes", {"plan": "gpt-5"}, UnknownModelError, r"routing\.nodes\.plan.*unknown model 'gpt-5'"),
     ("routing.strategy", "fast", ConfigError, r"routing.*unknown key 'strategy'"),
+    ("routing.pillars", ["rules", "oracle"], ConfigError, r"routing.*pillars.*unknown pillar 'oracle'; installed"),
+    ("routing.pillars", [], ConfigError, r"routing.*pillars.*name at least one pillar"),
     ("models", {}, ConfigError, r"defines no models"),
     ("models.cloud", "gpt-4o", ConfigError, r"models\.cloud"),
 ]

@@ -26,7 +26,8 @@ from graphroute.errors import ConfigError
 from graphroute.pillars.base import RouteRequest
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import RouteDecision, Router
-from graphroute.routing.static import StaticRouter
+from graphroute.routing.default import default_router
+from graphroute.routing.windows import estimate_tokens as text_tokens
 
 PREFIX = "router-"
 PolicyKind = Literal["default", "budget", "cloud-share"]
@@ -80,12 +81,13 @@ def router_for(policy: Policy, pool: ModelPool) -> Router:
     if policy.kind == "cloud-share":
         assert policy.value is not None
         return CloudShareRouter(pool, policy.value)
-    return StaticRouter(pool.default_model(), pool.routing.nodes, known=pool.names)
+    return default_router(pool)
 
 
 def estimate_tokens(request: RouteRequest) -> tuple[int, int]:
-    """(input, output) tokens: ~4 characters a token, output = the request's max_tokens or a default."""
-    input_tokens = max(1, len(request.text) // 4)
+    """(input, output) tokens: the prompt's estimate (``routing/windows.py``), output = the request's
+    max_tokens or a default."""
+    input_tokens = text_tokens(request.text)
     requested = request.metadata.get(MAX_TOKENS_KEY)
     return input_tokens, int(requested) if requested else DEFAULT_OUTPUT_TOKENS
 

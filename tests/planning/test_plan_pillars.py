@@ -144,3 +144,47 @@ def test_routed_chat_model_asks_its_router_asynchronously_too(pool: ModelPool) -
     asyncio.run(streamed())
     model.invoke(KITE)
     assert grader.asked == ["async", "async", "sync"]
+
+
+def test_the_pool_file_names_the_pillars_for_optimize_and_the_chat_model(tmp_path: Path) -> None:
+    """``[routing] pillars = ["rules", "grader"]``: every way of routing the pool asks them."""
+    from graphroute import RoutedChatModel
+    from graphroute.pillars.registry import register, unregister
+
+    register("grader", Grader)
+    try:
+        with ScriptedProvider(lambda request: Reply("ok")) as provider:
+            pool_file = tmp_path / "graphroute.toml"
+            pool_file.write_text(
+                f"""
+[routing]
+default = "local"
+pillars = ["rules", "grader"]
+
+[models.local]
+provider = "openai-compatible"
+model = "scripted"
+base_url = "{provider.base_url}"
+locality = "local"
+
+[models.cloud]
+provider = "openai-compatible"
+model = "scripted"
+base_url = "{provider.base_url}"
+input_price = 5.0
+output_price = 5.0
+""",
+                encoding="utf-8",
+            )
+            pool = ModelPool.from_toml(pool_file)
+            store = TraceStore(tmp_path / "traces.sqlite")
+            assert routed(optimize(one_answer(), pool=pool, traces=store), BICYCLE) == ("cloud", ["rules", "grader"])
+            assert routed(optimize(one_answer(), pool=pool, traces=store), KITE) == ("local", ["rules", "grader"])
+            fresh = TraceStore(tmp_path / "planned.sqlite")  # a plan learns from its app's traces: start clean
+            planned = optimize(one_answer(), pool=pool, cloud_share=0.2, traces=fresh)
+            assert routed(planned, BICYCLE) == ("cloud", ["rules", "grader"])
+            reply = RoutedChatModel(pool=pool, traces=False).invoke(BICYCLE)
+            assert reply.response_metadata["graphroute_model"] == "cloud"
+            assert routed(optimize(one_answer(), pool=pool, pillars=["rules"], traces=store), BICYCLE)[1] == ["rules"]
+    finally:
+        unregister("grader")
