@@ -77,10 +77,13 @@ class CacheLayer:
         return cls(pool, cache_config, batch_config)
 
     def _capacity(self, model: str) -> int | None:
-        """How many requests a model serves at once: a managed llama.cpp server's slots, else unknown."""
+        """How many requests a model serves at once: a managed llama.cpp server's slots, a Batch API
+        model's batch size (``max_in_flight`` must not split its batches), else unknown."""
         spec = self.pool[model]
         if spec.provider == "llamacpp":
             return (spec.llamacpp or LlamaCppOptions()).parallel
+        if spec.batch_api:
+            return spec.batch_max_requests
         return None
 
     # -- node cache ---------------------------------------------------------------------------

@@ -135,6 +135,20 @@ async def test_a_fan_out_of_ten_async_calls_leaves_as_one_batch(provider: Script
     assert len(calls) == 10 and all(call.batched for call in calls)
 
 
+async def test_an_in_flight_bound_for_other_models_does_not_split_a_batch(
+    provider: ScriptedProvider, tmp_path: Path
+) -> None:
+    """``BatchConfig(max_in_flight=2)`` bounds the calls sent one by one; a Batch API model's
+    calls wait on the provider together, so its own batch size is its bound."""
+    from graphroute.batching import BatchConfig
+
+    app = optimize(
+        fan_graph(acapital), pool=batch_pool(provider), batching=BatchConfig(max_in_flight=2), traces=tmp_path / "t.db"
+    )
+    await app.ainvoke({"countries": COUNTRIES})
+    assert [len(batch.lines) for batch in provider.batches] == [10]
+
+
 def test_the_batch_body_is_what_chat_completions_would_get(provider: ScriptedProvider) -> None:
     client = batch_pool(provider, batch_window_ms=50).client("bulk")
     assert isinstance(client, BatchAPIChatModel)
