@@ -77,6 +77,15 @@ def test_router_default_is_the_pools_own_routing() -> None:
     assert router.route(request()).model == "local"
 
 
+def test_router_default_asks_the_pillars_the_pool_file_names() -> None:
+    pool = ModelPool.from_dict({**POOL.config.model_dump(), "routing": {"default": "local", "pillars": ["rules"]}})
+    router = router_for(Policy("default"), pool)
+
+    hard = router.route(request("Prove that the square root of two is irrational, step by step."))
+    assert hard.model != "local" and "rules 0.80" in hard.reason
+    assert router.route(request("hi")).model == "local"
+
+
 def test_a_budget_buys_the_priciest_model_that_fits() -> None:
     router = BudgetRouter(POOL, budget_usd=0.002)
 
