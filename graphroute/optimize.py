@@ -214,6 +214,7 @@ def optimize(
     # A TraceStore, a SQLite path, or postgresql:// for many workers; else the pool file's [storage].
     store = open_trace_store(traces if traces is not None else model_pool.config.storage.traces)
     if router is None and (budget_usd is not None or cloud_share is not None):
+        from graphroute.planning.estimates import semantic_estimates
         from graphroute.planning.live import plan_app, planned_router
 
         def make_plan() -> Any:
@@ -227,7 +228,11 @@ def optimize(
         # complexity is learned from.
         named = pillars if pillars is not None else model_pool.routing.pillars
         asked = difficulty_pillars(model_pool, named or ["rules"])
-        router = planned_router(make_plan(), budget_usd=budget_usd, pillars=asked, refresher=refresher)
+        # A semantic pillar trained on this pool's models gives each call's per-model success.
+        estimates = semantic_estimates(asked, model_pool.names)
+        router = planned_router(
+            make_plan(), budget_usd=budget_usd, pillars=asked, estimates=estimates, refresher=refresher
+        )
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}
         known_nodes = set(node_ids(app))

@@ -25,6 +25,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -141,7 +142,8 @@ class PlannedRouter(Router):
         return self._route(request, estimates, asked)
 
     async def aroute(self, request: RouteRequest) -> RouteDecision:
-        estimates = self._estimates(request)
+        # An estimate source may embed the prompt (milliseconds of CPU): off the event loop.
+        estimates = await asyncio.to_thread(self._estimates, request) if self.estimates else None
         asked = await aask(self.pillars, request, self.exit_confidence) if estimates is None and self.pillars else None
         return self._route(request, estimates, asked)
 
@@ -156,6 +158,8 @@ class PlannedRouter(Router):
             self._answer_failed(state, node)
         real_spend = self._real_spend(key)
         signals: tuple[Signal, ...] = asked.signals if asked is not None else ()
+        if estimates is not None:
+            signals = (self._estimate_signal(estimates),)
         difficulty = asked.difficulty if asked is not None else None
         lam = self.pacer.lam if self.pacer is not None else self.plan.lam
         with self._lock:  # Send workers of one run route concurrently
@@ -189,6 +193,13 @@ class PlannedRouter(Router):
         if index != decision.index:
             reason += f" (budget guard: {decision.model} would not fit)"
         return PlannedDecision(model=model, reason=reason, signals=signals, run=key, node=node, call=call, index=index)
+
+    def _estimate_signal(self, estimates: np.ndarray) -> Signal:
+        """What the trace keeps of per-model estimates: each model's, and as the call's difficulty
+        how likely the cheapest planned model is to fail (what node complexity is learned from)."""
+        listed = ", ".join(f"{m} {p:.2f}" for m, p in zip(self.plan.prices.models, estimates, strict=True))
+        difficulty = float(np.clip(1.0 - estimates[0], 0.0, 1.0))
+        return Signal("estimates", difficulty=difficulty, confidence=0.5, reason=f"per-model success: {listed}")
 
     def _answer_failed(self, state: RunState, node: str) -> None:
         """The request carries a failed tool result: the node's previous answer failed."""

@@ -151,3 +151,49 @@ def test_a_budgeted_plan_asks_the_real_judge_when_the_rules_are_unsure(local_poo
         assert call.reason.startswith("plan: answer")
         graded[question] = call.signals[1]["rating"]
     assert graded["Prove that there are infinitely many primes."] > graded["Hello! How are you today?"]
+
+
+def test_a_semantic_router_trained_on_the_pools_models_gives_the_plan_per_model_estimates(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """Trained on outcomes of "local" and "cloud" themselves, the semantic pillar tells the
+    budget's plan each call's success per model, and the plan weighs them against the prices."""
+    pytest.importorskip("sentence_transformers")
+    from graphroute.pillars.encoders import CachedEncoder, MiniLMEncoder
+    from graphroute.pillars.semantic import KNNSuccessEstimator, SemanticPillar, SemanticRouter
+    from graphroute.testing import Reply, ScriptedProvider
+
+    encoder = CachedEncoder(MiniLMEncoder(), tmp_path_factory.mktemp("embeddings"))
+    embeddings = encoder.encode(EASY + HARD)
+    outcomes = np.array([[1.0, 1.0]] * len(EASY) + [[0.0, 1.0]] * len(HARD))
+    estimator = KNNSuccessEstimator(k=3, prior_strength=0.1).fit(embeddings, outcomes, ["local", "cloud"])
+    ours = SemanticPillar(SemanticRouter(estimator, encoder_name=encoder.name, weak=["local"]), encoder=encoder)
+    other_models = KNNSuccessEstimator(k=3).fit(embeddings, outcomes, ["weak", "strong"])
+    theirs = SemanticPillar(SemanticRouter(other_models, encoder_name=encoder.name, weak=["weak"]), encoder=encoder)
+
+    with ScriptedProvider(lambda request: Reply("ok", prompt_tokens=30, completion_tokens=10)) as provider:
+        pool = ModelPool.from_dict({
+            "routing": {"default": "local"},
+            "models": {
+                "local": provider.pool_entry(locality="local"),
+                "cloud": provider.pool_entry(locality="cloud", input_price=2.0, output_price=2.0),
+            },
+        })  # fmt: skip
+        app = optimize(
+            answer_app(), pool=pool, budget_usd=0.0005, pillars=["rules", ours], traces=tmp_path / "traces.sqlite"
+        )
+        chosen = {}
+        for question in ("Who painted the Mona Lisa?", "Prove that the sum of the first n odd numbers is n^2."):
+            app.invoke({"question": question})
+            [call] = app.last_run.calls
+            chosen[question] = call.model
+            [signal] = call.signals
+            assert signal["pillar"] == "estimates" and "per-model success: local" in signal["reason"]
+        # A router trained on other models cannot estimate these: its difficulty picks the rung.
+        other = optimize(answer_app(), pool=pool, budget_usd=0.0005, pillars=["rules", theirs], traces=tmp_path / "o")
+        other.invoke({"question": "Who painted the Mona Lisa?"})
+        assert [s["pillar"] for s in other.last_run.calls[0].signals] == ["rules", "semantic"]
+    assert chosen == {
+        "Who painted the Mona Lisa?": "local",  # local 0.98 against cloud 1.00: not worth the price
+        "Prove that the sum of the first n odd numbers is n^2.": "cloud",  # local 0.02
+    }
