@@ -217,12 +217,6 @@ def optimize(
         from graphroute.planning.estimates import semantic_estimates
         from graphroute.planning.live import plan_app, planned_router
 
-        def make_plan() -> Any:
-            return plan_app(
-                app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store, quorums=quorums
-            )
-
-        refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
         # The pillars' difficulty picks each call's rung of its node's ladder (by default the rules
         # alone: microseconds, no model); traced with the call, it is also what the node's
         # complexity is learned from.
@@ -230,6 +224,18 @@ def optimize(
         asked = difficulty_pillars(model_pool, named or ["rules"])
         # A semantic pillar trained on this pool's models gives each call's per-model success.
         estimates = semantic_estimates(asked, model_pool.names)
+        how = "each call's rung: picked by the difficulty from " + " → ".join(pillar.name for pillar in asked)
+        if estimates is not None:
+            how += ", or per-model success from the semantic pillar's router when it estimates every pool model"
+
+        def make_plan() -> Any:
+            plan = plan_app(
+                app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store, quorums=quorums
+            )
+            plan.notes.append(how)
+            return plan
+
+        refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
         router = planned_router(
             make_plan(), budget_usd=budget_usd, pillars=asked, estimates=estimates, refresher=refresher
         )

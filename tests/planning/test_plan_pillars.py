@@ -95,6 +95,8 @@ def test_a_pillar_added_after_the_rules_decides_what_the_rules_cannot(pool: Mode
     # The rules alone cannot tell the two apart: both get the same rung.
     assert routed(rules_only, BICYCLE)[0] == routed(rules_only, KITE)[0]
     assert grader.asked == ["async", "async"]  # ainvoke asks the pillars without blocking the event loop
+    assert "each call's rung: picked by the difficulty from rules → grader" in str(graded.plan)
+    assert "each call's rung: picked by the difficulty from rules" in str(rules_only.plan)
 
 
 def test_a_sure_pillar_ends_the_asking(pool: ModelPool, tmp_path: Path) -> None:
