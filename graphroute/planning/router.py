@@ -81,7 +81,6 @@ class PlannedDecision(RouteDecision):
     run: str | None = None
     node: str = ""
     call: int = 0
-    index: int = 0
 
 
 class PlannedRouter(Router):
@@ -192,7 +191,7 @@ class PlannedRouter(Router):
             reason += f" (after failures in this run: not {', '.join(avoided)})"
         if index != decision.index:
             reason += f" (budget guard: {decision.model} would not fit)"
-        return PlannedDecision(model=model, reason=reason, signals=signals, run=key, node=node, call=call, index=index)
+        return PlannedDecision(model=model, reason=reason, signals=signals, run=key, node=node, call=call)
 
     def _estimate_signal(self, estimates: np.ndarray) -> Signal:
         """What the trace keeps of per-model estimates: each model's, and as the call's difficulty
@@ -213,12 +212,15 @@ class PlannedRouter(Router):
         if not isinstance(decision, PlannedDecision) or decision.run is None:
             return None
         kind = PROVIDER if outcome.error else ANSWER if outcome.refused else None
-        if kind is None:
+        models = self.plan.prices.models
+        if kind is None or decision.model not in models:
             return None
+        # The model the call went to: a guard after the plan (privacy) may have moved it.
+        index = models.index(decision.model)
         with self._lock:
             state = self._states.get(decision.run)
             if state is not None:  # a finished run has nothing left to steer
-                state.fail(RunFailure(decision.node, decision.call, decision.index, kind))
+                state.fail(RunFailure(decision.node, decision.call, index, kind))
         return None
 
     def end_run(self, key: str | None, cost_usd: float | None = None) -> None:
