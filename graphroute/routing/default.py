@@ -27,7 +27,7 @@ def default_router(
     if pillars is None and pool.routing.pillars:
         try:
             return CascadeRouter(pool, pool.routing.pillars, pins=pins)
-        except ConfigError as error:  # e.g. a pillar whose extra is missing: name the file's entry
+        except ConfigError as error:  # e.g. a plug-in that cannot be imported or built: name the entry
             raise ConfigError(str(error), path=pool.source, entry="routing.pillars") from error
     if pillars:
         return CascadeRouter(pool, pillars, pins=pins)
