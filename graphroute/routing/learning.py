@@ -28,7 +28,7 @@ from graphroute.pillars.bandit import Outcome
 from graphroute.traces.quality import text_of
 
 if TYPE_CHECKING:
-    from graphroute.routing.dispatch import PreparedCall
+    from graphroute.routing.prepared import PreparedCall
 
 log = logging.getLogger("graphroute.routing")
 

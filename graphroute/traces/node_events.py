@@ -14,7 +14,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from graphroute.routing.dispatch import node_from_metadata
+from graphroute.routing.prepared import node_from_metadata
 from graphroute.traces.store import NodeRunRecord, TraceStore
 
 
