@@ -159,3 +159,31 @@ def test_a_failure_is_remembered_once(kind: Any) -> None:
     state.fail(failed("solve", 0, kind))
     state.fail(failed("solve", 0, kind))
     assert state.failures == [failed("solve", 0, kind)]
+
+
+def test_a_refusal_escalates_the_nodes_next_call_and_a_finished_run_is_left_alone() -> None:
+    """What dispatch tells the router after each call (``observe``): a refusal is an answer failure."""
+    from graphroute.pillars.bandit import Outcome
+    from graphroute.pillars.base import RouteRequest
+    from graphroute.planning.router import RUN_ID_KEY, PlannedRouter
+
+    prices = PoolPrices.of({"cheap": (1.0, 1.0), "strong": (10.0, 10.0)}, local=["cheap"])
+    plan = solve(Workflow.chain("hard"), {"hard": typical("hard", 0.3, 0.9)}, prices, lam=1e3)
+    router = PlannedRouter(plan)
+
+    def ask(run: str) -> Any:
+        return router.route(
+            RouteRequest([HumanMessage("Summarise the report.")], node="hard", metadata={RUN_ID_KEY: run})
+        )
+
+    first = ask("run-1")
+    assert first.model == "cheap"
+    router.observe(first, Outcome(refused=True))
+    assert ask("run-1").model == "strong"  # the same run: escalated
+    assert ask("run-2").model == "cheap"  # another run starts afresh
+
+    router.end_run("run-2")
+    late = ask("run-3")
+    router.end_run("run-3")
+    router.observe(late, Outcome(error="TimeoutError"))  # told after its run ended: nothing to steer
+    assert "run-3" not in router._states
