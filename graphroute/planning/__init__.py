@@ -6,11 +6,15 @@
 - ``solver``: ``solve(...)`` → ``Plan`` (Lagrangian relaxation, a secant search on λ for the budget);
   ``Planner`` keeps the prepared problem for re-plans; ``carryover``: what revealed results say;
 - ``router``: ``PlannedRouter``, the plan applied live; ``pacing``: ``BudgetPacer``;
+  ``failures``: what a failed tool call, a refusal or a provider error changes for the run's next
+  calls; ``estimates``: per-model success from a semantic pillar trained on the pool's models;
 - ``baselines``: the strategies the plan is measured against; ``curves``: how they compare.
 """
 
 from __future__ import annotations
 
+from graphroute.planning.estimates import PillarEstimates
+from graphroute.planning.failures import RunFailure
 from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Ladder, NodeDemand, Plan
 from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
@@ -23,12 +27,14 @@ __all__ = [
     "CallCoster",
     "Ladder",
     "NodeDemand",
+    "PillarEstimates",
     "Plan",
     "PlannedRouter",
     "Planner",
     "PoolPrices",
     "Quorum",
     "Retry",
+    "RunFailure",
     "RunState",
     "Step",
     "TokenCounter",
