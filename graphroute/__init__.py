@@ -23,6 +23,7 @@ from graphroute.errors import (
 from graphroute.feedback import feedback
 from graphroute.optimize import OptimizedApp, RunTrace, optimize
 from graphroute.pillars.base import RouteRequest, Signal
+from graphroute.planning.pacing import RollingBudget
 from graphroute.providers.pool import ModelPool
 from graphroute.providers.resilience import AllModelsFailedError
 from graphroute.routing.base import RouteDecision, Router
@@ -47,6 +48,7 @@ __all__ = [
     "ModelSpec",
     "OptimizedApp",
     "ProviderError",
+    "RollingBudget",
     "RouteDecision",
     "RouteRequest",
     "RoutedChatModel",

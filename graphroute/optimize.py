@@ -24,6 +24,7 @@ from graphroute.errors import ConfigError
 from graphroute.graph.identity import compiled_app, graph_identity, node_ids
 from graphroute.pillars.bandit import BanditPillar
 from graphroute.pillars.base import Pillar
+from graphroute.planning.pacing import RollingBudget
 from graphroute.planning.refresh import DEFAULT_REPLAN_EVERY, PlanRefresher
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import Router
@@ -175,6 +176,7 @@ def optimize(
     replan_every: int | None = DEFAULT_REPLAN_EVERY,
     quorums: Mapping[str, float] | None = None,
     pillars: Sequence[Pillar | str] | None = None,
+    rolling_budget: RollingBudget | None = None,
     **compile_kwargs: Any,
 ) -> OptimizedApp:
     """Wrap a LangGraph app (``StateGraph`` or compiled) so its model calls are routed.
@@ -198,6 +200,9 @@ def optimize(
     budget they pick each call's rung of its node's ladder (default: the pool file's ``[routing]
     pillars``, else the rules alone); without one, every call is routed through a
     ``CascadeRouter`` of them (default: the pool file's, else the default model), pins still winning.
+    ``rolling_budget``: with a budget, also keep ``RollingBudget(total_usd=300, period_s=30 * 86400)``
+    (or ``runs=...``) over many runs: a run that overspends early makes later ones cheaper, and a
+    ``ledger="redis://..."`` makes every worker share it.
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
     _check_budget(budget_usd, cloud_share, router, routes)
@@ -207,6 +212,8 @@ def optimize(
         raise ConfigError(f"replan_every must be a whole number of runs ≥ 1 (or None: never), got {replan_every!r}")
     if quorums and budget_usd is None and cloud_share is None:
         raise ConfigError("quorums shape a budget's plan: add budget_usd=... or cloud_share=..., or drop quorums")
+    if rolling_budget is not None and budget_usd is None and cloud_share is None:
+        raise ConfigError("a rolling budget is kept on top of a plan: add budget_usd=... (per run) or cloud_share=...")
     if pillars is not None and router is not None:
         raise ConfigError("pillars build the router: drop router=... or drop pillars=...")
     app = compiled_app(graph, **compile_kwargs)
@@ -237,7 +244,12 @@ def optimize(
 
         refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
         router = planned_router(
-            make_plan(), budget_usd=budget_usd, pillars=asked, estimates=estimates, refresher=refresher
+            make_plan(),
+            budget_usd=budget_usd,
+            rolling=rolling_budget,
+            pillars=asked,
+            estimates=estimates,
+            refresher=refresher,
         )
     if router is None:
         pins = {**model_pool.routing.nodes, **(routes or {})}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphroute.errors import ConfigError
 from graphroute.pillars.base import Pillar
-from graphroute.planning.pacing import BudgetPacer
+from graphroute.planning.pacing import BudgetPacer, RollingBudget
 from graphroute.planning.plan import Plan
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.profiles import plan_inputs, prior_skills
@@ -131,9 +131,7 @@ def planned_router(
     plan: Plan,
     *,
     budget_usd: float | None = None,
-    total_usd: float | None = None,
-    runs: int | None = None,
-    period_s: float | None = None,
+    rolling: RollingBudget | None = None,
     estimates: EstimateSource | None = None,
     pillars: Sequence[Pillar] = (),
     refresher: PlanRefresher | None = None,
@@ -143,12 +141,15 @@ def planned_router(
     ``pillars``: asked in order for each call's difficulty (its rung of the node's ladder).
     ``refresher``: re-plans from the traces every so many runs (``refresh.PlanRefresher``).
     """
+    from graphroute.scaleout.factory import open_spend_ledger
+
     pacer = BudgetPacer(
         plan.lam,
         run_budget_usd=budget_usd if budget_usd is not None else plan.budget_usd,
-        total_usd=total_usd,
-        runs=runs,
-        period_s=period_s,
+        total_usd=rolling.total_usd if rolling else None,
+        runs=rolling.runs if rolling else None,
+        period_s=rolling.period_s if rolling else None,
         target_usd=plan.expected_cost if plan.expected_cost > 0 else None,
+        ledger=open_spend_ledger(rolling.ledger if rolling else None),
     )
     return PlannedRouter(plan, estimates=estimates, pillars=pillars, pacer=pacer, refresher=refresher)

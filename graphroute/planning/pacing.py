@@ -91,6 +91,31 @@ class LocalLedger(SpendLedger):
             return self._spent, self._runs
 
 
+@dataclass(frozen=True)
+class RollingBudget:
+    """A budget over many runs — ``total_usd`` per ``period_s`` seconds (e.g. a month) or per
+    ``runs`` runs — kept on top of a plan's per-run target: ``optimize(..., rolling_budget=...)``.
+
+    ``ledger``: where its spend is counted — this process (None) or ``redis://...``, shared by
+    every worker of the app (``scaleout``), so the fleet together keeps one budget.
+    """
+
+    total_usd: float
+    period_s: float | None = None
+    runs: int | None = None
+    ledger: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.total_usd > 0:
+            raise ConfigError(f"rolling_budget total_usd must be > 0 (USD), got {self.total_usd}")
+        if (self.period_s is None) == (self.runs is None):
+            raise ConfigError("a rolling budget needs one horizon: period_s=... (seconds) or runs=...")
+        if self.period_s is not None and not self.period_s > 0:
+            raise ConfigError(f"rolling_budget period_s must be > 0 seconds, got {self.period_s}")
+        if self.runs is not None and (isinstance(self.runs, bool) or not isinstance(self.runs, int) or self.runs < 1):
+            raise ConfigError(f"rolling_budget runs must be a whole number ≥ 1, got {self.runs!r}")
+
+
 @dataclass
 class BudgetPacer:
     """Paces spend against a per-run budget and/or a rolling budget by moving λ.

@@ -181,3 +181,46 @@ def test_each_call_climbs_its_nodes_ladder_by_the_rules_pillars_difficulty(provi
         chosen[question] = (call.model, [s["pillar"] for s in call.signals], [s["difficulty"] for s in call.signals])
     assert chosen["hi"] == ("local", ["rules"], [0.2])
     assert chosen["Prove that the square root of two is irrational."] == ("cloud", ["rules"], [0.8])
+
+
+def test_a_rolling_budget_over_many_runs_holds_on_top_of_the_per_run_one(provider, tmp_path: Path) -> None:
+    """$0.03 for 20 runs of a chain whose per-run budget affords a $0.006 cloud call each time."""
+    from graphroute import RollingBudget
+
+    pool = ModelPool.from_dict({
+        "routing": {"default": "local"},
+        "models": {
+            "local": provider.pool_entry(locality="local"),
+            "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
+        },
+    })  # fmt: skip
+    one_call = pool["cloud"].cost(500, 100)
+
+    def total_spend(**rolling: RollingBudget) -> float:
+        store = TraceStore(tmp_path / f"{len(rolling)}.sqlite")
+        app = optimize(chain(), pool=pool, budget_usd=0.008, traces=store, replan_every=None, **rolling)
+        for index in range(20):
+            app.invoke({"question": f"question {index}", "notes": []})
+        return sum(call.cost_usd for call in store.calls())
+
+    kept = total_spend(rolling_budget=RollingBudget(total_usd=0.03, runs=20))
+    unkept = total_spend()
+    assert kept <= 0.03 + one_call
+    assert unkept > 0.03 + one_call  # without it, the per-run budgets alone spend more
+
+
+def test_a_rolling_budget_is_checked() -> None:
+    from graphroute import RollingBudget
+    from graphroute.errors import ConfigError
+
+    for bad, message in [
+        ({"total_usd": 0, "runs": 10}, "total_usd must be > 0"),
+        ({"total_usd": 5.0}, "one horizon"),
+        ({"total_usd": 5.0, "runs": 10, "period_s": 60}, "one horizon"),
+        ({"total_usd": 5.0, "period_s": -1}, "period_s must be > 0"),
+        ({"total_usd": 5.0, "runs": 2.5}, "whole number"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            RollingBudget(**bad)
+    with pytest.raises(ConfigError, match="add budget_usd"):
+        optimize(chain(), rolling_budget=RollingBudget(total_usd=5.0, runs=10))
