@@ -63,3 +63,31 @@ def test_a_run_end_books_what_its_calls_were_not_charged_for() -> None:
     assert router.pacer.spent_usd == pytest.approx(0.03)
     assert router.pacer.finished_runs == 1
     assert router.default == "cloud"  # the wrapped router's own attributes show through
+
+
+def test_two_optimized_apps_share_one_rolling_budget_through_redis(redis_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two workers of one app, each with its own process-local pacer, one ledger in Redis: together
+    they spend the rolling budget once, not twice."""
+    from graphroute import RollingBudget, TraceStore, optimize
+    from graphroute.testing import Reply, ScriptedProvider
+    from tests.planning.test_router import chain
+
+    with ScriptedProvider(lambda request: Reply("ok", prompt_tokens=500, completion_tokens=100)) as provider:
+        pool = ModelPool.from_dict({
+            "routing": {"default": "local"},
+            "models": {
+                "local": provider.pool_entry(locality="local"),
+                "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
+            },
+        })  # fmt: skip
+        one_call = pool["cloud"].cost(500, 100)
+        store = TraceStore(tmp_path / "traces.sqlite")
+        shared = RollingBudget(total_usd=0.03, runs=20, ledger=redis_url)
+        workers = [
+            optimize(chain(), pool=pool, budget_usd=0.008, rolling_budget=shared, traces=store, replan_every=None)
+            for _ in range(2)
+        ]
+        for index in range(40):  # 20 runs each: alone, each worker would spend the whole $0.03
+            workers[index % 2].invoke({"question": f"question {index}", "notes": []})
+    spent = sum(call.cost_usd for call in store.calls())
+    assert 0 < spent <= 0.03 + 2 * one_call  # at most one call over per worker
