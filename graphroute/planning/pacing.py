@@ -91,7 +91,7 @@ class LocalLedger(SpendLedger):
             return self._spent, self._runs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RollingBudget:
     """A budget over many runs — ``total_usd`` per ``period_s`` seconds (e.g. a month) or per
     ``runs`` runs — kept on top of a plan's per-run target: ``optimize(..., rolling_budget=...)``.
@@ -114,6 +114,13 @@ class RollingBudget:
             raise ConfigError(f"rolling_budget period_s must be > 0 seconds, got {self.period_s}")
         if self.runs is not None and (isinstance(self.runs, bool) or not isinstance(self.runs, int) or self.runs < 1):
             raise ConfigError(f"rolling_budget runs must be a whole number ≥ 1, got {self.runs!r}")
+
+    def __repr__(self) -> str:  # a ledger URL's password never reaches a log
+        from graphroute.scaleout.urls import redact
+
+        horizon = f"period_s={self.period_s!r}" if self.period_s is not None else f"runs={self.runs!r}"
+        ledger = f", ledger={redact(self.ledger)!r}" if self.ledger else ""
+        return f"RollingBudget(total_usd={self.total_usd!r}, {horizon}{ledger})"
 
 
 @dataclass

@@ -224,3 +224,5 @@ def test_a_rolling_budget_is_checked() -> None:
             RollingBudget(**bad)
     with pytest.raises(ConfigError, match="add budget_usd"):
         optimize(chain(), rolling_budget=RollingBudget(total_usd=5.0, runs=10))
+    shared = RollingBudget(total_usd=5.0, period_s=86_400, ledger="redis://:s3cret-pw@cache:6379/0")
+    assert "s3cret-pw" not in repr(shared) and "redis://:***@cache:6379/0" in repr(shared)
