@@ -220,16 +220,17 @@ class NodeStats:
     @property
     def difficulties(self) -> list[float]:
         """Per call, the confidence-weighted difficulty the routing pillars recorded (when any)."""
-        values = []
-        for call in self.calls:
-            scored = [
-                (s["difficulty"], s.get("confidence") or 1.0)
-                for s in call.signals
-                if isinstance(s, dict) and s.get("difficulty") is not None
-            ]
-            if scored:
-                values.append(sum(d * c for d, c in scored) / sum(c for _, c in scored))
-        return values
+        return [d for d in map(recorded_difficulty, self.calls) if d is not None]
+
+
+def recorded_difficulty(call: CallRecord) -> float | None:
+    """The confidence-weighted difficulty the routing pillars recorded for one call, if any."""
+    scored = [
+        (s["difficulty"], s.get("confidence") or 1.0)
+        for s in call.signals
+        if isinstance(s, dict) and s.get("difficulty") is not None
+    ]
+    return sum(d * c for d, c in scored) / sum(c for _, c in scored) if scored else None
 
 
 @dataclass

@@ -14,20 +14,26 @@ is also the pacer's target, so λ follows real spend from run to run.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from graphroute.errors import ConfigError
 from graphroute.pillars.base import Pillar
+from graphroute.planning.carryover import Carryover
 from graphroute.planning.pacing import BudgetPacer, RollingBudget
-from graphroute.planning.plan import Plan
+from graphroute.planning.plan import NodeBins, NodeDemand, Plan
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.profiles import plan_inputs, prior_skills
 from graphroute.planning.refresh import PlanRefresher
 from graphroute.planning.router import EstimateSource, PlannedRouter
 from graphroute.planning.solver import solve
 from graphroute.planning.structure import Retry
+
+MIN_CARRYOVER_RUNS = 30  # runs with two or more call-level outcomes before the plan trusts a fit
 
 if TYPE_CHECKING:
     from graphroute.graph.inspect import WorkflowGraph
@@ -66,10 +72,20 @@ def plan_app(
         if measured:
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph, quorums=quorums)
-    plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
+    carryover, known = (None, 0)
+    if store is not None:
+        carryover, known = traced_carryover(store, plan_nodes(demands), prices, graph=graph.identity)
+    plan = solve(
+        workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam, carryover=carryover
+    )
     observed = sum(profile.observed_calls for profile in profiles.values())
     source = f"traces ({observed} calls observed)" if observed else "priors (no traces of this app yet)"
     plan.notes.append(f"profiles from {source}; model skills: {skill_source}")
+    if carryover is not None:
+        plan.notes.append(
+            f"carryover: a known wrong or right answer rescales the run's later estimates, "
+            f"as {known} call-level outcomes in traced runs measured"
+        )
     for part in workflow:
         if isinstance(part, Retry):
             plan.notes.append(
@@ -77,6 +93,50 @@ def plan_app(
                 "(assumed, or the most a traced run made: the loop's bound lives in its routing function)"
             )
     return plan
+
+
+def plan_nodes(demands: Mapping[str, NodeDemand]) -> dict[str, NodeBins]:
+    """Each planned node's difficulty bins, as the plan will have them (for reading traced calls)."""
+    from graphroute.planning._problem import difficulty_bins
+
+    return {node: difficulty_bins(demand) for node, demand in demands.items()}
+
+
+def traced_carryover(
+    store: Any, bins: Mapping[str, NodeBins], prices: PoolPrices, *, graph: str, min_runs: int = MIN_CARRYOVER_RUNS
+) -> tuple[Carryover | None, int]:
+    """``Carryover`` fitted on the app's traced runs, when they hold enough call-level outcomes.
+
+    Only a known result aimed at one call (its id, or its request and model) counts: a score
+    given to a whole run or node is shared by all its calls, so any two of them would agree by
+    construction and the fit would see a run's calls as far more alike than they are. Each
+    scored call's estimates are what the plan reads for it live: its node's bin at the
+    difficulty its pillars recorded. Returns the carryover (None: too few runs with two or more
+    such calls) and how many scored calls it rests on.
+    """
+    from graphroute.graph.profile import recorded_difficulty
+    from graphroute.traces.outcomes import score_calls
+
+    aimed = [item for item in store.feedback(graph=graph, source="outcome") if item.call_id or item.request_hash]
+    if not aimed:
+        return None, 0
+    estimates, outcomes, runs = [], [], []
+    for outcome in score_calls(store.calls(graph=graph), aimed):
+        call, node = outcome.call, outcome.call.node or ""
+        while node and node not in bins:
+            node = node.rpartition(":")[0]
+        if outcome.basis != "outcome" or outcome.score is None or not node or call.model not in prices.models:
+            continue
+        difficulty = recorded_difficulty(call)
+        estimates.append(bins[node].row(0.5 if difficulty is None else difficulty))
+        result = np.full(len(prices), np.nan)
+        result[prices.index(call.model)] = 1.0 if outcome.score >= 1.0 else 0.0  # a run counts a full score
+        outcomes.append(result)
+        runs.append(call.run_id or "")
+    per_run = Counter(runs)
+    if sum(1 for count in per_run.values() if count >= 2) < min_runs:
+        return None, len(runs)
+    return Carryover.fit(np.array(estimates), np.array(outcomes), runs), len(runs)
 
 
 def app_nodes(graph: WorkflowGraph) -> list[str]:
