@@ -25,7 +25,7 @@ from graphroute.errors import ConfigError
 from graphroute.pillars.base import Pillar
 from graphroute.planning.carryover import Carryover
 from graphroute.planning.pacing import BudgetPacer, RollingBudget
-from graphroute.planning.plan import NodeBins, NodeDemand, Plan
+from graphroute.planning.plan import NodeBins, Plan
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.profiles import plan_inputs, prior_skills
 from graphroute.planning.refresh import PlanRefresher
@@ -72,16 +72,14 @@ def plan_app(
         if measured:
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph, quorums=quorums)
-    carryover, known = (None, 0)
-    if store is not None:
-        carryover, known = traced_carryover(store, plan_nodes(demands), prices, graph=graph.identity)
-    plan = solve(
-        workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam, carryover=carryover
-    )
+    plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
+    known = 0
+    if store is not None:  # read live only (the solver does not use it): fitted on the plan's own bins
+        plan.carryover, known = traced_carryover(store, plan.bins, prices, graph=graph.identity)
     observed = sum(profile.observed_calls for profile in profiles.values())
     source = f"traces ({observed} calls observed)" if observed else "priors (no traces of this app yet)"
     plan.notes.append(f"profiles from {source}; model skills: {skill_source}")
-    if carryover is not None:
+    if plan.carryover is not None:
         plan.notes.append(
             f"carryover: a known wrong or right answer rescales the run's later estimates, "
             f"as {known} call-level outcomes in traced runs measured"
@@ -93,13 +91,6 @@ def plan_app(
                 "(assumed, or the most a traced run made: the loop's bound lives in its routing function)"
             )
     return plan
-
-
-def plan_nodes(demands: Mapping[str, NodeDemand]) -> dict[str, NodeBins]:
-    """Each planned node's difficulty bins, as the plan will have them (for reading traced calls)."""
-    from graphroute.planning._problem import difficulty_bins
-
-    return {node: difficulty_bins(demand) for node, demand in demands.items()}
 
 
 def traced_carryover(
