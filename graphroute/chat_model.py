@@ -38,6 +38,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from graphroute.errors import ConfigError
 from graphroute.providers.pool import ModelPool
+from graphroute.providers.structured_output import json_schema_format, openai_tool_choice
 from graphroute.providers.tool_calls import ToolCallRecovery, recover_tool_calls
 from graphroute.routing import dispatch
 from graphroute.routing.base import Router
@@ -318,7 +319,7 @@ class RoutedChatModel(BaseChatModel):
         """Forward ``tools`` (OpenAI format) to the chosen model; only tool-capable models are chosen."""
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         if tool_choice is not None and tool_choice is not False:
-            kwargs["tool_choice"] = _tool_choice(tool_choice, formatted)
+            kwargs["tool_choice"] = openai_tool_choice(tool_choice, formatted)
         return super().bind(tools=formatted, **kwargs)
 
     def with_structured_output(
@@ -351,7 +352,7 @@ class RoutedChatModel(BaseChatModel):
             )
         elif method in ("json_schema", "json_mode"):
             json_only = {"type": "json_object"}
-            response_format = _json_schema_format(schema, strict) if method == "json_schema" else json_only
+            response_format = json_schema_format(schema, strict) if method == "json_schema" else json_only
             llm = self.bind(response_format=response_format, **traced)
             parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
         else:
@@ -363,35 +364,6 @@ class RoutedChatModel(BaseChatModel):
         parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
         unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
         return RunnableMap(raw=llm) | parsed.with_fallbacks([unparsed], exception_key="parsing_error")
-
-
-def _tool_choice(choice: str | bool | dict[str, Any], tools: list[dict[str, Any]]) -> str | dict[str, Any]:
-    """LangChain's spellings → OpenAI's: "any" and True mean "required", a name means that tool."""
-    if isinstance(choice, dict):
-        return choice
-    if choice is True or choice in ("any", "required"):
-        return "required"
-    if choice in ("auto", "none"):
-        return str(choice)
-    names = [tool["function"]["name"] for tool in tools]
-    if choice not in names:
-        raise ConfigError(f"tool_choice {choice!r} is not one of the bound tools: {', '.join(names)}")
-    return {"type": "function", "function": {"name": choice}}
-
-
-def _json_schema_format(schema: dict[str, Any] | type, strict: bool | None) -> dict[str, Any]:
-    """OpenAI's ``response_format`` for a pydantic class, TypedDict, tool schema or plain JSON schema."""
-    if isinstance(schema, dict) and "properties" in schema and "function" not in schema:
-        name, description, parameters = schema.get("title", "output"), schema.get("description"), schema
-    else:
-        function = convert_to_openai_tool(schema)["function"]
-        name, description, parameters = function["name"], function.get("description"), function["parameters"]
-    json_schema: dict[str, Any] = {"name": name, "schema": parameters}
-    if description:
-        json_schema["description"] = description
-    if strict is not None:
-        json_schema["strict"] = strict
-    return {"type": "json_schema", "json_schema": json_schema}
 
 
 def _reason(call: dispatch.PreparedCall) -> str:
