@@ -22,6 +22,7 @@ from graphroute.errors import ConfigError
 from graphroute.pillars.base import Pillar
 from graphroute.routing.static import StaticRouter
 from graphroute.testing import Reply, ScriptedProvider
+from tests.planning.conftest import local_and_cloud
 
 BICYCLE = "Tell me about the history of the bicycle in Europe."  # the rules have no opinion on it
 KITE = "Tell me about the history of the kite in Asia."  # nor on this one
@@ -69,13 +70,7 @@ def one_answer() -> StateGraph:
 @pytest.fixture
 def pool():
     with ScriptedProvider(lambda request: Reply("ok", prompt_tokens=50, completion_tokens=20)) as provider:
-        yield ModelPool.from_dict({
-            "routing": {"default": "local"},
-            "models": {
-                "local": provider.pool_entry(locality="local"),
-                "cloud": provider.pool_entry(locality="cloud", input_price=5.0, output_price=5.0),
-            },
-        })  # fmt: skip
+        yield local_and_cloud(provider, price=5.0)
 
 
 def routed(app, question: str) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from graphroute import ModelPool, TraceStore, optimize
+from graphroute import TraceStore, optimize
 from graphroute.errors import ConfigError
 from graphroute.planning import BudgetPacer, PlannedRouter, Workflow, solve
 from graphroute.planning.refresh import PlanRefresher
 from graphroute.testing import Reply, ScriptedProvider
-from tests.planning.conftest import typical
+from tests.planning.conftest import local_and_cloud, typical
 from tests.planning.test_router import chain
 
 
@@ -69,15 +69,7 @@ def test_the_pacer_keeps_what_spend_taught_it_across_a_new_plan(two_models) -> N
 def test_a_budgeted_app_replans_from_its_own_traces(tmp_path: Path) -> None:
     # Every call is billed 2,000 tokens in: far more than the first plan guessed from the prompts.
     with ScriptedProvider(lambda request: Reply("ok", prompt_tokens=2000, completion_tokens=100)) as provider:
-        pool = ModelPool.from_dict(
-            {
-                "routing": {"default": "local"},
-                "models": {
-                    "local": provider.pool_entry(locality="local"),
-                    "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
-                },
-            }
-        )
+        pool = local_and_cloud(provider)
         app = optimize(
             chain(), pool=pool, budget_usd=0.05, replan_every=4, traces=TraceStore(tmp_path / "traces.sqlite")
         )

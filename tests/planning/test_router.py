@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from graphroute import ModelPool, TraceStore, optimize
 from graphroute.cli import app as cli
 from graphroute.testing import Reply, ScriptedProvider
+from tests.planning.conftest import local_and_cloud
 
 
 class State(TypedDict, total=False):
@@ -51,15 +52,7 @@ def provider():
 
 
 def test_a_planned_app_keeps_every_run_within_its_budget(provider, tmp_path: Path) -> None:
-    pool = ModelPool.from_dict(
-        {
-            "routing": {"default": "local"},
-            "models": {
-                "local": provider.pool_entry(locality="local"),
-                "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
-            },
-        }
-    )
+    pool = local_and_cloud(provider)
     budget = 0.008  # one cloud call costs $0.006: a run can afford one
     # optimize() plans the run, paces it and gives each run's real spend back to the pacer.
     app = optimize(chain(), pool=pool, budget_usd=budget, traces=TraceStore(tmp_path / "traces.sqlite"))
@@ -160,15 +153,7 @@ def test_budgeted_runs_on_the_local_model_stay_within_budget(local_pool: ModelPo
 def test_each_call_climbs_its_nodes_ladder_by_the_rules_pillars_difficulty(provider, tmp_path: Path) -> None:
     """Inside optimize(), a call's difficulty (the rules pillar's, recorded in the trace) picks
     its rung: at a 20 % cloud share a greeting stays local and a proof goes to the cloud."""
-    pool = ModelPool.from_dict(
-        {
-            "routing": {"default": "local"},
-            "models": {
-                "local": provider.pool_entry(locality="local"),
-                "cloud": provider.pool_entry(locality="cloud", input_price=5.0, output_price=5.0),
-            },
-        }
-    )
+    pool = local_and_cloud(provider, price=5.0)
     graph = StateGraph(State)
     graph.add_node("answer", _step("answer"))
     graph.add_edge(START, "answer")
@@ -187,13 +172,7 @@ def test_a_rolling_budget_over_many_runs_holds_on_top_of_the_per_run_one(provide
     """$0.03 for 20 runs of a chain whose per-run budget affords a $0.006 cloud call each time."""
     from graphroute import RollingBudget
 
-    pool = ModelPool.from_dict({
-        "routing": {"default": "local"},
-        "models": {
-            "local": provider.pool_entry(locality="local"),
-            "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
-        },
-    })  # fmt: skip
+    pool = local_and_cloud(provider)
     one_call = pool["cloud"].cost(500, 100)
 
     def total_spend(**rolling: RollingBudget) -> float:

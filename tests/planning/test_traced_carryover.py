@@ -17,19 +17,14 @@ from graphroute.planning.live import MIN_CARRYOVER_RUNS, plan_app
 from graphroute.planning.structure import RunState
 from graphroute.testing import Reply, ScriptedProvider
 from graphroute.traces.records import FeedbackRecord
+from tests.planning.conftest import local_and_cloud
 from tests.planning.test_router import chain
 
 
 @pytest.fixture
 def pool():
     with ScriptedProvider(lambda request: Reply("ok", prompt_tokens=500, completion_tokens=100)) as provider:
-        yield ModelPool.from_dict({
-            "routing": {"default": "local"},
-            "models": {
-                "local": provider.pool_entry(locality="local"),
-                "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
-            },
-        })  # fmt: skip
+        yield local_and_cloud(provider)
 
 
 def traced_runs(pool: ModelPool, store: TraceStore, runs: int, *, per_call: bool) -> None:

@@ -12,6 +12,7 @@ from graphroute.planning.pacing import BudgetPacer
 from graphroute.routing.session import RoutingSession, active_session
 from graphroute.routing.static import StaticRouter
 from graphroute.scaleout.budget import BudgetGuard
+from tests.planning.conftest import local_and_cloud
 
 POOL = ModelPool.from_dict(
     {
@@ -73,13 +74,7 @@ def test_two_optimized_apps_share_one_rolling_budget_through_redis(redis_url: st
     from tests.planning.test_router import chain
 
     with ScriptedProvider(lambda request: Reply("ok", prompt_tokens=500, completion_tokens=100)) as provider:
-        pool = ModelPool.from_dict({
-            "routing": {"default": "local"},
-            "models": {
-                "local": provider.pool_entry(locality="local"),
-                "cloud": provider.pool_entry(locality="cloud", input_price=10.0, output_price=10.0),
-            },
-        })  # fmt: skip
+        pool = local_and_cloud(provider)
         one_call = pool["cloud"].cost(500, 100)
         store = TraceStore(tmp_path / "traces.sqlite")
         shared = RollingBudget(total_usd=0.03, runs=20, ledger=redis_url)
