@@ -270,6 +270,21 @@ def test_the_window_estimate_holds_for_every_script(script: str) -> None:
     assert 0.7 <= estimate_tokens(text) / counter(text) <= 1.3
 
 
+def test_without_tiktoken_a_chinese_prompt_is_not_priced_at_a_quarter_of_its_characters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The planner's price estimate falls back to the same script-aware count as the window check."""
+    from graphroute.planning import pricing
+    from graphroute.routing.windows import estimate_tokens
+
+    monkeypatch.setattr(pricing, "_tiktoken_encoder", lambda: None)
+    counter = pricing.TokenCounter()
+    text = SCRIPTS["Chinese"]
+
+    assert (counter.exact, counter.name) == (False, "approximate (word pieces)")
+    assert counter(text) == estimate_tokens(text) > 2 * len(text) / 4
+
+
 def test_a_chinese_prompt_too_long_for_a_small_window_goes_to_a_bigger_model(windows: ScriptedProvider) -> None:
     pool = ModelPool.from_dict(
         {

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from graphroute.errors import ConfigError
+from graphroute.routing.windows import estimate_tokens
 
 
 @dataclass(frozen=True)
@@ -83,17 +84,21 @@ class PoolPrices:
 
 
 class TokenCounter:
-    """Counts prompt tokens with tiktoken when it can work offline, else ~4 characters a token."""
+    """Counts prompt tokens with tiktoken when it can work offline, else estimates them from word pieces.
+
+    The fallback is the context-window check's script-aware estimate: four characters a token
+    undercounts Chinese or Russian prompts 2–5×, and so underprices them.
+    """
 
     def __init__(self) -> None:
         self._encode: Callable[[str], Sequence[int]] | None = _tiktoken_encoder()
         self.exact = self._encode is not None
-        self.name = "tiktoken cl100k_base" if self.exact else "approximate (characters / 4)"
+        self.name = "tiktoken cl100k_base" if self.exact else "approximate (word pieces)"
 
     def __call__(self, text: str) -> int:
         if self._encode is not None:
             return len(self._encode(text))
-        return max(1, round(len(text) / 4))
+        return estimate_tokens(text)
 
     def many(self, texts: Iterable[str]) -> np.ndarray:
         return np.array([self(text) for text in texts], dtype=np.float64)

@@ -26,6 +26,7 @@ from graphroute.planning.pacing import BudgetPacer
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import RouteDecision, Router
 from graphroute.routing.session import current_session
+from graphroute.routing.windows import prompt_tokens
 
 if TYPE_CHECKING:
     from graphroute.pillars.bandit import Outcome
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 class BudgetGuard(Router):
     """Downgrades a router's choice to the cheapest model when the budget cannot pay for it.
 
-    ``expected_output_tokens`` sizes the estimate made before a call (input: characters / 4).
+    ``expected_output_tokens`` sizes the estimate made before a call (input: the prompt's estimated
+    tokens, the same script-aware count the context-window check uses).
     """
 
     def __init__(self, inner: Router, pool: ModelPool, pacer: BudgetPacer, *, expected_output_tokens: int = 256):
@@ -56,7 +58,7 @@ class BudgetGuard(Router):
         return self._guard(request, await self.inner.aroute(request))
 
     def _guard(self, request: RouteRequest, decision: RouteDecision) -> RouteDecision:
-        estimate = self._estimate(decision.model, max(1, len(request.text) // 4))
+        estimate = self._estimate(decision.model, prompt_tokens(request))
         if decision.model == self.cheapest or self.pacer.allows(estimate, 0.0):
             return decision
         reason = f"{decision.reason}; budget guard: {decision.model} (~${estimate:.2g}) would not fit → {self.cheapest}"

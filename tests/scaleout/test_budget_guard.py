@@ -29,7 +29,7 @@ POOL = ModelPool.from_dict(
         }
     }
 )
-REQUEST = RouteRequest([HumanMessage("x" * 40)], node="answer")  # ~10 input tokens
+REQUEST = RouteRequest([HumanMessage("word " * 10)], node="answer")  # 10 input tokens
 CALL = (10 + 10) * 1000.0 / 1_000_000  # the estimate: 10 tokens in, 10 expected out
 
 
