@@ -81,8 +81,7 @@ class ServerState:
         except ConfigError as error:
             raise ModelNotFoundError(str(error)) from None
         if policy is not None:
-            custom = self.default_router if policy.kind == "default" else None
-            router = custom or policies.router_for(policy, self.pool)
+            router = policies.router_for(policy, self.pool, base=self.default_router)
             return RoutedChatModel(router=router, requested_model=policy.name, **common)
         if name not in self.pool:
             raise ModelNotFoundError(

@@ -1,4 +1,4 @@
-"""router-<policy> names: parsing, and the interim budget and cloud-share routers (no model is called)."""
+"""router-<policy> names: parsing, and the budget and cloud-share caps on the pool's routing (no model is called)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from graphroute import ConfigError, ModelPool, RouteRequest
+from graphroute.pillars.base import Pillar, Signal
+from graphroute.routing.cascade import CascadeRouter
 from graphroute.server.policies import (
     MAX_TOKENS_KEY,
+    MIN_RANKED,
     BudgetRouter,
     CloudShareRouter,
     Policy,
@@ -117,3 +120,78 @@ def test_cloud_share_paces_requests_to_the_fraction() -> None:
 def test_cloud_share_zero_and_one() -> None:
     assert {CloudShareRouter(POOL, 0.0).route(request()).model for _ in range(5)} == {"local"}
     assert {CloudShareRouter(POOL, 1.0).route(request()).model for _ in range(5)} == {"mini"}
+
+
+WITH_RULES = ModelPool.from_dict({**POOL.config.model_dump(), "routing": {"default": "local", "pillars": ["rules"]}})
+HARD = "Prove that the square root of two is irrational, step by step, and derive the general case for primes."
+EASY = "hi"
+PRIVATE = "Prove, step by step, that the invoice sent to jane.doe@acme-corp.com was paid twice."
+
+
+def test_with_pillars_a_budget_caps_their_choice_instead_of_buying_the_priciest_model() -> None:
+    router = router_for(Policy("budget", 0.01), WITH_RULES)
+
+    easy = router.route(request(EASY, max_tokens=50))
+    hard = router.route(request(HARD, max_tokens=50))
+    tight = router_for(Policy("budget", 0.0002), WITH_RULES).route(request(HARD, max_tokens=50))
+
+    assert easy.model == "local"  # the budget could pay for gpt-4o; the rules say it is not needed
+    assert hard.model == "big" and "fits" in hard.reason
+    assert tight.model == "mini" and "priciest that fits" in tight.reason  # gpt-4o would cost ~$0.0006
+
+
+def test_a_budget_never_overrides_a_privacy_rule() -> None:
+    decision = router_for(Policy("budget", 1.0), WITH_RULES).route(request(PRIVATE))
+
+    assert decision.model == "local" and all(name == "local" for name in decision.fallbacks)
+
+
+def test_with_pillars_the_cloud_share_goes_to_the_hardest_requests() -> None:
+    router = router_for(Policy("cloud-share", 0.3), WITH_RULES)
+    prompts = [EASY, "What is 2+2?", HARD] * 20  # a third are hard
+
+    models = [router.route(request(text)).model for text in prompts]
+
+    to_cloud = [text for text, model in zip(prompts, models, strict=True) if model != "local"]
+    assert len(to_cloud) <= 0.3 * len(prompts)  # never more than the share
+    assert to_cloud.count(HARD) >= 0.25 * len(prompts)  # used where there is hard work for it
+    assert set(to_cloud) == {HARD}  # and only the hard ones
+
+
+def test_the_cloud_share_never_overrides_a_privacy_rule() -> None:
+    router = router_for(Policy("cloud-share", 1.0), WITH_RULES)
+
+    assert router.route(request(PRIVATE)).model == "local"
+    assert router.route(request(HARD)).model != "local"
+
+
+class WordCount(Pillar):
+    """A difficulty of 0.1 a word: a pillar whose scale the traffic below never tops."""
+
+    name = "words"
+
+    def score(self, request: RouteRequest) -> Signal:
+        return Signal(self.name, difficulty=min(1.0, 0.1 * len(request.text.split())), confidence=1.0)
+
+
+def test_the_cloud_share_learns_what_is_hard_on_this_servers_traffic() -> None:
+    """No request here is hard on the 0–1 scale; once ranked, the relatively hardest use the share."""
+    router = CloudShareRouter(POOL, 0.3, pillars=CascadeRouter(POOL, [WordCount()]))
+    short, longer = "two words", "five words in this one"  # difficulty 0.2 and 0.5
+    prompts = [short, longer] * 40
+
+    models = [router.route(request(text)).model for text in prompts]
+
+    assert set(models[:MIN_RANKED]) == {"local"}  # warming up: nothing reaches 1 − 0.3
+    to_cloud = [text for text, model in zip(prompts, models, strict=True) if model != "local"]
+    assert set(to_cloud) == {longer} and len(to_cloud) >= 0.2 * len(prompts)
+
+
+def test_a_servers_own_default_router_is_what_a_budget_caps() -> None:
+    """``create_app(router=...)`` routes router-default; a budget caps that router, not the pool's."""
+    base = CascadeRouter(POOL, [WordCount()])  # local < 0.33 ≤ mini < 0.67 ≤ big
+    router = router_for(Policy("budget", 1.0), POOL, base=base)
+
+    assert router.route(request("one")).model == "local"
+    assert router.route(request("a b c d e f g h")).model == "big"
+    assert router_for(Policy("default"), POOL, base=base) is base
