@@ -32,7 +32,7 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import RouteDecision, Router
 from graphroute.routing.default import default_router
 from graphroute.routing.windows import estimate_tokens as text_tokens
+
+if TYPE_CHECKING:
+    from graphroute.pillars.bandit import Outcome
 
 PREFIX = "router-"
 PolicyKind = Literal["default", "budget", "cloud-share"]
@@ -138,6 +141,10 @@ class _CappedRouter(Router):
 
     async def aroute(self, request: RouteRequest) -> RouteDecision:
         return self._cap(request, await self.pillars.aroute(request) if self.pillars is not None else None)
+
+    def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
+        """The pillars' router learns from the call as under router-default (e.g. its bandit)."""
+        return self.pillars.observe(decision, outcome) if self.pillars is not None else None
 
     def _cap(self, request: RouteRequest, proposed: RouteDecision | None) -> RouteDecision:
         raise NotImplementedError

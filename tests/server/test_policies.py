@@ -8,8 +8,11 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from graphroute import ConfigError, ModelPool, RouteRequest
+from graphroute.pillars.bandit import Outcome
 from graphroute.pillars.base import Pillar, Signal
+from graphroute.routing.base import RouteDecision
 from graphroute.routing.cascade import CascadeRouter
+from graphroute.routing.static import StaticRouter
 from graphroute.server.policies import (
     MAX_TOKENS_KEY,
     MIN_RANKED,
@@ -195,3 +198,26 @@ def test_a_servers_own_default_router_is_what_a_budget_caps() -> None:
     assert router.route(request("one")).model == "local"
     assert router.route(request("a b c d e f g h")).model == "big"
     assert router_for(Policy("default"), POOL, base=base) is base
+
+
+class Learning(StaticRouter):
+    """A router-default that remembers what it was told about the calls it routed."""
+
+    def __init__(self) -> None:
+        super().__init__("local", known=POOL.names)
+        self.told: list[tuple[str, Outcome]] = []
+
+    def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
+        self.told.append((decision.model, outcome))
+        return None
+
+
+@pytest.mark.parametrize("policy", [Policy("budget", 0.01), Policy("cloud-share", 0.5)])
+def test_the_capped_router_still_learns_from_every_call(policy: Policy) -> None:
+    base = Learning()
+    router = router_for(policy, POOL, base=base)
+    decision = router.route(request())
+
+    router.observe(decision, Outcome(error="Timeout"))
+
+    assert base.told == [(decision.model, Outcome(error="Timeout"))]
