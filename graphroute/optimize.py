@@ -8,6 +8,9 @@ so the interception point (``routing/intercept.py``) knows where calls belong.
 from __future__ import annotations
 
 import asyncio
+import difflib
+import inspect
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +38,8 @@ from graphroute.routing.session import RoutingSession, active_session
 from graphroute.scaleout.factory import open_trace_store
 from graphroute.traces.node_events import NodeRunRecorder
 from graphroute.traces.store import CallRecord, TraceStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -191,7 +196,8 @@ def optimize(
     ``batching``: ``True`` or a ``graphroute.batching.BatchConfig`` — concurrent calls to one model
     are grouped and identical ones sent once (default off).
     ``budget_usd`` (per run) or ``cloud_share`` (0–1): plan the whole run under that budget
-    (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with pins and ``router``.
+    (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with ``routes`` and ``router``; the pool file's pins
+    are not used (a warning and the plan say so).
     ``replan_every``: with a budget, re-plan from the traces every that many runs, in the
     background (``None``: keep the first plan). ``quorums``: with a budget, fan-out nodes whose
     run needs only some copies to succeed — ``{"worker": 2 / 3}`` (a share, rounded up) or ``{"worker": 4}``.
@@ -205,6 +211,7 @@ def optimize(
     ``ledger="redis://..."`` makes every worker share it.
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
+    _check_compile_options(compile_kwargs)
     _check_budget(budget_usd, cloud_share, router, routes)
     if replan_every is not None and (
         not isinstance(replan_every, int) or isinstance(replan_every, bool) or replan_every < 1
@@ -235,11 +242,20 @@ def optimize(
         if estimates is not None:
             how += ", or per-model success from the semantic pillar's router when it estimates every pool model"
 
+        ignored = _pins_for(app, model_pool, None)
+        if ignored:
+            log.warning(
+                "the pool file's pins (%s) are not used under a budget: the plan chooses every node's model",
+                ", ".join(f"{node} = {model}" for node, model in ignored.items()),
+            )
+
         def make_plan() -> Any:
             plan = plan_app(
                 app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store, quorums=quorums
             )
             plan.notes.append(how)
+            if ignored:
+                plan.notes.append("the pool file's [routing.nodes] pins are not used: the plan chooses every node")
             return plan
 
         refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
@@ -252,22 +268,76 @@ def optimize(
             refresher=refresher,
         )
     if router is None:
-        pins = {**model_pool.routing.nodes, **(routes or {})}
-        known_nodes = set(node_ids(app))
-        # A subgraph's own name counts too: its pin covers every node inside it.
-        known_nodes |= {prefix for node in known_nodes for prefix in _prefixes(node)}
-        for node in pins:
-            if node not in known_nodes:
-                raise ConfigError(
-                    f"pinned node {node!r} is not in the graph; its nodes are: {', '.join(sorted(known_nodes))}",
-                    path=model_pool.source,
-                    entry=f"routing.nodes.{node}",
-                )
-        router = default_router(model_pool, pins, pillars)
+        router = default_router(model_pool, _pins_for(app, model_pool, routes), pillars)
     layer = CacheLayer.build(model_pool, cache, batching)
     if layer is not None:
         app = layer.install(app, graph_identity(app))
     return OptimizedApp(app, pool=model_pool, router=router, store=store, cache_layer=layer)
+
+
+def _pins_for(app: Any, pool: ModelPool, routes: Mapping[str, str] | None) -> dict[str, str]:
+    """The pins that apply to this app: ``routes`` and the pool file's ``[routing.nodes]``.
+
+    A pin given in code for a node the graph does not have is a mistake in that code: an error.
+    A pool file may serve several apps (the same file for ``serve``, ``RoutedChatModel`` and other
+    graphs), so its pins for nodes this graph lacks are skipped, with a warning naming them.
+    """
+    known_nodes = set(node_ids(app))
+    # A subgraph's own name counts too: its pin covers every node inside it.
+    known_nodes |= {prefix for node in known_nodes for prefix in _prefixes(node)}
+    listing = ", ".join(sorted(known_nodes))
+    for node in routes or {}:
+        if node not in known_nodes:
+            raise ConfigError(f"routes= pins node {node!r}, which is not in the graph; its nodes are: {listing}")
+    absent = [node for node in pool.routing.nodes if node not in known_nodes]
+    if absent:
+        where = f" in {pool.source}" if pool.source else ""
+        log.warning(
+            "pins for nodes this graph does not have are skipped%s: %s (its nodes are: %s)",
+            where,
+            ", ".join(f"[routing.nodes] {node}" for node in absent),
+            listing,
+        )
+    file_pins = {node: model for node, model in pool.routing.nodes.items() if node in known_nodes}
+    return {**file_pins, **(routes or {})}
+
+
+# optimize's own keywords, for suggesting one when a misspelt keyword lands in compile_kwargs.
+_OWN_KEYWORDS = (
+    "pool",
+    "router",
+    "routes",
+    "traces",
+    "cache",
+    "batching",
+    "budget_usd",
+    "cloud_share",
+    "replan_every",
+    "quorums",
+    "pillars",
+    "rolling_budget",
+)
+
+
+def _check_compile_options(options: Mapping[str, Any]) -> None:
+    """Extra keywords go to ``StateGraph.compile``: a misspelt ``budget_usd`` must not read as a graph error."""
+    if not options:
+        return
+    from langgraph.graph import StateGraph
+
+    accepted = set(inspect.signature(StateGraph.compile).parameters) - {"self"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        hints = [
+            f"{name!r} (did you mean {close[0]!r}?)"
+            if (close := difflib.get_close_matches(name, _OWN_KEYWORDS, 1))
+            else repr(name)
+            for name in unknown
+        ]
+        raise ConfigError(
+            f"optimize() got unknown keyword(s) {', '.join(hints)}; its own are {', '.join(_OWN_KEYWORDS)}, "
+            f"and StateGraph.compile takes {', '.join(sorted(accepted))}"
+        )
 
 
 def difficulty_pillars(pool: ModelPool, pillars: Sequence[Pillar | str]) -> list[Pillar]:
@@ -286,6 +356,9 @@ def difficulty_pillars(pool: ModelPool, pillars: Sequence[Pillar | str]) -> list
 def _check_budget(
     budget_usd: float | None, cloud_share: float | None, router: Router | None, routes: Mapping[str, str] | None
 ) -> None:
+    for name, value in (("budget_usd", budget_usd), ("cloud_share", cloud_share)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
     if budget_usd is not None and budget_usd <= 0:
         raise ConfigError(f"budget_usd must be > 0 (USD per run), got {budget_usd}; omit it for no budget")
     if cloud_share is not None and not 0 <= cloud_share <= 1:

@@ -142,8 +142,60 @@ def test_things_that_are_not_graphs_are_refused(thing: Any) -> None:
 
 
 def test_pinning_an_unknown_node_lists_the_graphs_nodes() -> None:
-    with pytest.raises(ConfigError, match=r"pinned node 'ecko' is not in the graph; its nodes are: echo"):
+    with pytest.raises(ConfigError, match=r"routes= pins node 'ecko', which is not in the graph; its nodes are: echo"):
         optimize(simple_graph(), pool=ModelPool.from_dict(BASE), routes={"ecko": "local"})
+
+
+def test_a_pool_files_pins_for_nodes_another_app_has_are_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One pool file may serve several apps: its pin for a node this graph lacks is not an error."""
+    pool_file = tmp_path / "graphroute.toml"
+    pool_file.write_text(
+        """
+        [routing]
+        default = "local"
+        [routing.nodes]
+        plan = "cloud"
+        echo = "local"
+        [models.local]
+        provider = "llamacpp"
+        model = "qwen2.5-coder-0.5b-instruct"
+        [models.cloud]
+        provider = "openai"
+        model = "gpt-4o-mini"
+        api_key_env = "OPENAI_API_KEY"
+        """,
+        encoding="utf-8",
+    )
+
+    with caplog.at_level("WARNING", logger="graphroute.optimize"):
+        app = optimize(simple_graph(), pool=pool_file, traces=False)
+
+    assert app.router.nodes == {"echo": "local"}
+    assert "[routing.nodes] plan" in caplog.text and str(pool_file) in caplog.text and "echo" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("keyword", "hint"), [("budget", "did you mean 'budget_usd'"), ("cloudshare", "did you mean 'cloud_share'")]
+)
+def test_a_misspelt_keyword_is_named_not_blamed_on_the_graph(keyword: str, hint: str) -> None:
+    for graph in (simple_graph(), simple_graph().compile()):
+        with pytest.raises(ConfigError, match=rf"unknown keyword\(s\) '{keyword}' \({hint}\?\)"):
+            optimize(graph, pool=ModelPool.from_dict(BASE), **{keyword: 0.01})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pool": 42}, r"pool must be a ModelPool, the path of a pool TOML file, or None.*got int"),
+        ({"budget_usd": "0.01"}, r"budget_usd must be a number, got '0.01' \(str\)"),
+        ({"cloud_share": True}, r"cloud_share must be a number, got True \(bool\)"),
+    ],
+)
+def test_options_of_the_wrong_type_are_config_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        optimize(simple_graph(), **{"pool": ModelPool.from_dict(BASE), **options})
 
 
 def test_a_missing_key_at_call_time_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -149,7 +149,7 @@ def test_a_failed_call_keeps_everything_traced_before_it(local_pool: ModelPool, 
 
 
 def test_pinning_a_node_the_graph_does_not_have_is_a_config_error(local_pool: ModelPool) -> None:
-    with pytest.raises(ConfigError, match=r"pinned node 'capitol' is not in the graph.*capital"):
+    with pytest.raises(ConfigError, match=r"routes= pins node 'capitol', which is not in the graph.*capital"):
         optimize(build_capitals(), pool=local_pool, routes={"capitol": "local"})
 
 

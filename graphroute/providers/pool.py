@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 
 import graphroute.providers.builtin  # noqa: F401  (registers the built-in providers)
 from graphroute.config import ModelSpec, PoolConfig, RoutingConfig, load_pool_config, parse_pool_config
-from graphroute.errors import UnknownModelError
+from graphroute.errors import ConfigError, UnknownModelError
 from graphroute.providers.base import adapt_call, build_client
 from graphroute.providers.local_models import DEFAULT_LOCAL_MODEL
 
@@ -58,6 +58,11 @@ class ModelPool:
             return cls.default()
         if isinstance(pool, ModelPool):
             return pool
+        if not isinstance(pool, str | Path):
+            raise ConfigError(
+                f"pool must be a ModelPool, the path of a pool TOML file, or None (the embedded local default); "
+                f"got {type(pool).__name__}"
+            )
         return cls.from_toml(pool)
 
     # -- lookup -----------------------------------------------------------------------------

@@ -205,3 +205,16 @@ def test_a_rolling_budget_is_checked() -> None:
         optimize(chain(), rolling_budget=RollingBudget(total_usd=5.0, runs=10))
     shared = RollingBudget(total_usd=5.0, period_s=86_400, ledger="redis://:s3cret-pw@cache:6379/0")
     assert "s3cret-pw" not in repr(shared) and "redis://:***@cache:6379/0" in repr(shared)
+
+
+def test_a_budget_says_it_does_not_use_the_pool_files_pins(provider, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A budget plans every node; pins in the pool file are set aside visibly, not silently."""
+    pool = ModelPool.from_dict(
+        {**local_and_cloud(provider).config.model_dump(), "routing": {"default": "local", "nodes": {"plan": "cloud"}}}
+    )
+
+    with caplog.at_level("WARNING", logger="graphroute.optimize"):
+        app = optimize(chain(), pool=pool, budget_usd=0.01, traces=tmp_path / "t.sqlite")
+
+    assert "plan = cloud" in caplog.text and "not used under a budget" in caplog.text
+    assert "pins are not used" in str(app.plan)
