@@ -37,6 +37,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, field_validator
 
 from graphroute.errors import ConfigError
+from graphroute.pillars.base import MAX_TOKENS_KEY
 from graphroute.providers.pool import ModelPool
 from graphroute.providers.structured_output import json_schema_format, openai_tool_choice
 from graphroute.providers.tool_calls import ToolCallRecovery, recover_tool_calls
@@ -44,6 +45,7 @@ from graphroute.routing import dispatch
 from graphroute.routing.base import Router
 from graphroute.routing.capabilities import CapabilityGuard
 from graphroute.routing.default import default_router
+from graphroute.routing.prepared import redact
 from graphroute.routing.session import RoutingSession, current_session
 from graphroute.routing.static import StaticRouter
 from graphroute.scaleout.factory import open_trace_store
@@ -222,12 +224,27 @@ class RoutedChatModel(BaseChatModel):
         update = {key: rest.pop(key) for key in ("max_tokens", "temperature") if rest.get(key) is not None}
         return (self.model_copy(update=update) if update else self), rest
 
+    def _metadata(self, scope: _Scope, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The run's metadata plus the call's output limit, which a router pricing the call needs.
+
+        LangChain's ``stream``/``astream`` give the model no run manager, so the caller's config
+        metadata may not reach this call; the limit set on the model (or passed) is known here.
+        """
+        limit = kwargs.get("max_tokens") or self.max_tokens
+        if limit and MAX_TOKENS_KEY not in scope.metadata:
+            return {**scope.metadata, MAX_TOKENS_KEY: limit}
+        return scope.metadata
+
     def _prepare(
         self, scope: _Scope, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
     ) -> dispatch.PreparedCall:
         try:
             return dispatch.prepare(
-                scope.session, messages, scope.metadata, requested=self.requested_model, tools=kwargs.get("tools") or ()
+                scope.session,
+                messages,
+                self._metadata(scope, kwargs),
+                requested=self.requested_model,
+                tools=kwargs.get("tools") or (),
             )
         except BaseException as error:
             scope.close(error)
@@ -238,7 +255,11 @@ class RoutedChatModel(BaseChatModel):
     ) -> dispatch.PreparedCall:
         try:
             return await dispatch.aprepare(
-                scope.session, messages, scope.metadata, requested=self.requested_model, tools=kwargs.get("tools") or ()
+                scope.session,
+                messages,
+                self._metadata(scope, kwargs),
+                requested=self.requested_model,
+                tools=kwargs.get("tools") or (),
             )
         except BaseException as error:
             scope.close(error)
@@ -367,9 +388,8 @@ class RoutedChatModel(BaseChatModel):
 
 
 def _reason(call: dispatch.PreparedCall) -> str:
-    """The trace's reason, as the answer carries it: the decision, any note, any fallback."""
-    reason = str(call.decision.reason) + (f"; {call.note}" if call.note else "")
-    return reason if call.model == call.decision.model else f"{reason}; fell back to {call.model!r}"
+    """The trace's reason, as the answer carries it: the decision, any note, any fallback and why."""
+    return redact(call.explained(), call.session)
 
 
 def _finish_result(result: ChatResult, call: dispatch.PreparedCall, kwargs: Mapping[str, Any]) -> ChatResult:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from langchain_core.messages import HumanMessage
 
-from graphroute import EndpointUnreachableError, ModelPool, RoutingError, Signal, StaticRouter
+from graphroute import EndpointUnreachableError, ModelPool, RoutedChatModel, RoutingError, Signal, StaticRouter
 from graphroute.pillars.base import RouteRequest
 from graphroute.providers.resilience import (
     AllModelsFailedError,
@@ -78,6 +78,28 @@ def test_a_failing_model_falls_back_and_the_trace_says_so() -> None:
     [record] = session.calls
     assert record.model == "backup" and record.retries == 1
     assert "fell back to 'backup'" in record.reason and "primary" in record.reason
+    assert "(failed: primary: " in record.reason and "500" in record.reason  # why, not only who
+
+
+def test_an_answer_from_a_fallback_says_why_the_chosen_model_did_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a server client sees in the body's reason: the missing key is named, its value never."""
+    monkeypatch.delenv("GRAPHROUTE_TEST_ABSENT_KEY", raising=False)
+    with ScriptedProvider(lambda r: Reply("4")) as backup:
+        pool = ModelPool.from_dict(
+            {
+                "models": {
+                    "cloud": {**backup.pool_entry(fallbacks=["local"]), "api_key_env": "GRAPHROUTE_TEST_ABSENT_KEY"},
+                    "local": backup.pool_entry(),
+                }
+            }
+        )
+        answer = RoutedChatModel(pool=pool, router=StaticRouter("cloud"), traces=False).invoke("2 + 2?")
+
+    reason = answer.response_metadata["graphroute_reason"]
+    assert answer.response_metadata["graphroute_model"] == "local"
+    assert "fell back to 'local'" in reason and "GRAPHROUTE_TEST_ABSENT_KEY" in reason
 
 
 def test_when_every_model_fails_one_error_names_each_and_why() -> None:

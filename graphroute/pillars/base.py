@@ -15,6 +15,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+# Run metadata naming a call's output limit (max_tokens), for routers that estimate its cost.
+MAX_TOKENS_KEY = "graphroute_max_tokens"
+
 
 @dataclass(frozen=True)
 class RouteRequest:

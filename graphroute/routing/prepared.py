@@ -144,6 +144,18 @@ class PreparedCall:
         spec = self.session.pool[model]
         return RetryPolicy(max_retries=spec.max_retries, base_delay_s=spec.retry_delay_s)
 
+    def explained(self) -> str:
+        """The decision's reason, any note, and — when another model answered — why: each failed
+        model with its (secret-free) error, so a fallback is never silent about its cause."""
+        reason = self.decision.reason
+        if self.note:
+            reason += f"; {self.note}"
+        if self.model != self.decision.model:
+            reason += f"; fell back to {self.model!r}"
+        if self.attempts.failures:
+            reason += " (failed: " + "; ".join(f"{m}: {why}" for m, why in self.attempts.failures.items()) + ")"
+        return reason
+
     def finish(self, message: BaseMessage | None, error: BaseException | None = None) -> None:
         """Trace the call, then tell the router how it went (``routing/learning.py``)."""
         input_tokens, output_tokens = (0, 0) if self.cache_hit or self.deduped else _usage(message)
@@ -152,13 +164,7 @@ class PreparedCall:
         spec = self.session.pool[self.model]
         latency_ms = (time.perf_counter() - self.started) * 1000
         cost_usd = spec.cost(input_tokens, output_tokens)
-        reason = self.decision.reason
-        if self.note:
-            reason += f"; {self.note}"
-        if self.model != self.decision.model:
-            reason += f"; fell back to {self.model!r}"
-        if self.attempts.failures:
-            reason += " (failed: " + "; ".join(self.attempts.failures) + ")"
+        reason = self.explained()
         self.session.record(
             CallRecord(
                 run_id=self.session.run_id,
