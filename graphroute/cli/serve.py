@@ -53,7 +53,7 @@ def serve(
         require_server_extra()
         import uvicorn
 
-        app = create_app(pool, traces=traces, token=token or None, warm=warm)
+        app = create_app(pool, traces=traces, token=token or None, warm=warm, stop_local_servers=True)
     except GraphRouteError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None

@@ -43,6 +43,7 @@ def create_app(
     token: str | None = None,
     warm: bool = False,
     router: Router | None = None,
+    stop_local_servers: bool = False,
 ) -> FastAPI:
     """The server app for ``pool`` (a pool, a TOML path, or None for the embedded local model).
 
@@ -51,6 +52,10 @@ def create_app(
     ``warm``: start local model servers at start-up rather than on the first request.
     ``router``: what ``router-default`` routes with (e.g. a ``CascadeRouter`` with the rules
     pillar's privacy rules and a bandit); default: the pool's ``[routing]`` default and pins.
+    ``stop_local_servers``: stop the process's managed llama.cpp servers when the app shuts down
+    (``graphroute serve`` does: a SIGTERM from docker or systemd ends uvicorn without running
+    ``atexit`` hooks, and the model servers would outlive it). Off by default, because an app
+    embedded in a larger process may share those servers with other code.
     """
     require_server_extra()
     from graphroute.server.app import build_app
@@ -61,4 +66,11 @@ def create_app(
         store = traces
     else:
         store = open_trace_store(None if traces is None or traces is True else traces)  # a path or postgresql://
-    return build_app(ModelPool.coerce(pool), store=store, token=token, warm=warm, router=router)
+    return build_app(
+        ModelPool.coerce(pool),
+        store=store,
+        token=token,
+        warm=warm,
+        router=router,
+        stop_local_servers=stop_local_servers,
+    )

@@ -149,8 +149,10 @@ def build_app(
     token: str | None = None,
     warm: bool = False,
     router: Router | None = None,
+    stop_local_servers: bool = False,
 ) -> FastAPI:
-    """The app for ``pool``; with ``token``, every ``/v1`` request must bear it; ``router`` serves router-default."""
+    """The app for ``pool``; with ``token``, every ``/v1`` request must bear it; ``router`` serves router-default;
+    ``stop_local_servers``: stop the managed llama.cpp servers at shutdown (see ``create_app``)."""
     state = ServerState(pool, store, router)
 
     @asynccontextmanager
@@ -162,6 +164,10 @@ def build_app(
                 except GraphRouteError as error:
                     log.warning("model %s is not ready: %s", spec.name, error)
         yield
+        if stop_local_servers:
+            from graphroute.providers import llamacpp
+
+            await asyncio.to_thread(llamacpp.stop_all)
 
     app = FastAPI(title="graphroute", summary="OpenAI-compatible router over a graphroute pool", lifespan=lifespan)
     app.state.graphroute = state

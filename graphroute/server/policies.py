@@ -38,7 +38,7 @@ import numpy as np
 
 from graphroute.config import ModelSpec
 from graphroute.errors import ConfigError
-from graphroute.pillars.base import RouteRequest, Signal
+from graphroute.pillars.base import MAX_TOKENS_KEY, RouteRequest, Signal
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import RouteDecision, Router
 from graphroute.routing.default import default_router
@@ -51,7 +51,6 @@ PREFIX = "router-"
 PolicyKind = Literal["default", "budget", "cloud-share"]
 # Output tokens assumed by the budget estimate when the request sets no max_tokens.
 DEFAULT_OUTPUT_TOKENS = 256
-MAX_TOKENS_KEY = "graphroute_max_tokens"  # run metadata the server sets for the budget estimate
 # How many recent difficulties the cloud share's threshold is read from: enough for a stable
 # quantile, few enough to follow a change in the traffic within minutes.
 DIFFICULTY_WINDOW = 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -98,3 +99,50 @@ def test_the_command_serves_and_checks_the_token(tmp_path: Path) -> None:
 
     assert stranger.status_code == 401
     assert [entry["id"] for entry in friend.json()["data"]] == ["router-default", "local"]
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (read from /proc: Linux)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_a_sigterm_stops_the_local_model_servers_too(local_pool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """docker stop / systemctl stop send SIGTERM: the llama.cpp server must not outlive the command."""
+    pool = tmp_path / "graphroute.toml"
+    pool.write_text(POOL_TOML)
+    port = free_port()
+    command = [sys.executable, "-m", "graphroute", "serve", "--pool", str(pool), "--port", str(port)]
+    command += ["--traces", str(tmp_path / "t.sqlite")]  # --warm (the default): the model server starts first
+    process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "graphroute serve did not come up"
+                time.sleep(0.2)
+        model_servers = children_of(process.pid)
+        assert model_servers, "the warm start should have started a llama.cpp server"
+    finally:
+        process.terminate()  # SIGTERM
+        process.wait(timeout=60)
+
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in model_servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in model_servers if Path(f"/proc/{pid}").exists()]
+    for pid in left:  # do not leave an orphan behind when this fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the llama.cpp server outlived graphroute serve"

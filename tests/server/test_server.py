@@ -224,7 +224,7 @@ def test_an_unreachable_model_is_a_502_that_never_shows_the_key(
 
 
 def test_router_policies_choose_between_a_local_and_a_cloud_tier() -> None:
-    """Interim policies on a two-tier pool of scripted OpenAI-compatible providers."""
+    """Policies without pillars on a two-tier pool of scripted OpenAI-compatible providers."""
     with ScriptedProvider() as small, ScriptedProvider() as large:
         pool = ModelPool.from_dict(
             {
@@ -244,9 +244,15 @@ def test_router_policies_choose_between_a_local_and_a_cloud_tier() -> None:
             paced = [answered_by("router-cloud-share-0.5") for _ in range(4)]
             tight = answered_by("router-budget-0.0001", max_tokens=100)  # large would cost ~$0.001
             loose = answered_by("router-budget-0.01", max_tokens=100)
+            # 8 tokens out fit $0.0001 on large (~$0.00008); the default estimate of 256 would not.
+            streamed = client.chat.completions.create(
+                model="router-budget-0.0001", messages=ask("hi"), max_tokens=8, stream=True
+            )
+            short_stream = next(iter(streamed)).model
             listed = [model.id for model in client.models.list()]
 
     assert paced == ["small", "large", "small", "large"]
     assert (tight, loose) == ("small", "large")
+    assert short_stream == "large"  # a streamed request's max_tokens reaches the budget's estimate
     routers = ["router-default", "router-cloud-share-0.5", "router-budget-0.0001", "router-budget-0.01"]
     assert listed == [*routers, "small", "large"]
