@@ -196,8 +196,8 @@ def optimize(
     ``batching``: ``True`` or a ``graphroute.batching.BatchConfig`` — concurrent calls to one model
     are grouped and identical ones sent once (default off).
     ``budget_usd`` (per run) or ``cloud_share`` (0–1): plan the whole run under that budget
-    (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with ``routes`` and ``router``; the pool file's pins
-    are not used (a warning and the plan say so).
+    (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with ``routes`` and
+    ``router``; the pool file's pins are not used (a warning and the plan say so).
     ``replan_every``: with a budget, re-plan from the traces every that many runs, in the
     background (``None``: keep the first plan). ``quorums``: with a budget, fan-out nodes whose
     run needs only some copies to succeed — ``{"worker": 2 / 3}`` (a share, rounded up) or ``{"worker": 4}``.
