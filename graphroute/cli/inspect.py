@@ -22,7 +22,7 @@ from graphroute.paths import data_dir
 
 
 def load_target(target: str) -> Any:
-    """The object ``module:attr`` or ``file.py:attr`` names (called if it is a graph factory)."""
+    """The app ``module:attr`` or ``file.py:attr`` names (called if a graph factory); anything else is an error."""
     location, _, attribute = target.rpartition(":")
     if not location or not attribute:
         raise GraphInspectionError(f"{target!r} is not module:attr or path/to/file.py:attr (e.g. examples/app.py:app)")
@@ -33,9 +33,46 @@ def load_target(target: str) -> Any:
             names = ", ".join(sorted(n for n in vars(module) if not n.startswith("_")))
             raise GraphInspectionError(f"{location} has no attribute {attribute!r}; it defines: {names}")
         value = getattr(value, part)
-    if callable(value) and not hasattr(value, "get_graph") and not hasattr(value, "compile"):
-        value = value()  # a factory such as build_graph()
-    return value
+    if _is_app(value):
+        return value
+    if isinstance(value, type) or not callable(value):
+        raise GraphInspectionError(f"{target} is {_kind(value)}, not a LangGraph app; {_EXPECTED}")
+    try:
+        built = value()  # a factory such as build_graph()
+    except Exception as error:
+        raise GraphInspectionError(
+            f"{target} is callable, so it was called as a zero-argument graph factory, "
+            f"and it raised {type(error).__name__}: {error}; {_EXPECTED}"
+        ) from error
+    if not _is_app(built):
+        raise GraphInspectionError(
+            f"{target} was called as a zero-argument graph factory and returned {_kind(built)}, "
+            f"not a LangGraph app; {_EXPECTED}"
+        )
+    return built
+
+
+_EXPECTED = (
+    "point at a compiled graph, a StateGraph, an optimized app, or a function that takes no arguments "
+    "and returns one (e.g. examples/research_assistant.py:app or examples.research_assistant:build_graph)"
+)
+
+
+def _is_app(value: object) -> bool:
+    """What ``graphroute.graph.inspect`` reads: a compiled graph, a ``StateGraph`` or an optimized app."""
+    from langgraph.graph import StateGraph
+    from langgraph.pregel import Pregel
+
+    from graphroute.optimize import OptimizedApp
+
+    return isinstance(value, Pregel | StateGraph | OptimizedApp)
+
+
+def _kind(value: object) -> str:
+    """``the class mod.Name`` or ``a mod.Type``: what a wrong target turned out to be."""
+    if isinstance(value, type):
+        return f"the class {value.__module__}.{value.__qualname__}"
+    return f"a {type(value).__module__}.{type(value).__qualname__}"
 
 
 def _load_module(location: str) -> Any:

@@ -9,6 +9,7 @@ Both learn the app's profile from traces when there are any.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -36,29 +37,45 @@ def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-def _solve(target: str, pool: Path | None, traces: str | None, budget: float | None, share: float | None):
+def _checked_target(budget: float | None, share: float | None) -> None:
+    """The same limits ``optimize`` puts on budget_usd and cloud_share, named as the options."""
+    if (budget is None) == (share is None):
+        raise ConfigError("give exactly one of --budget USD (per run) or --cloud-share 0..1")
+    if budget is not None and not 0 < budget < math.inf:
+        raise ConfigError(f"--budget must be > 0 (USD per run), got {budget:g}; e.g. --budget 0.01")
+    if share is not None and not 0 <= share <= 1:
+        raise ConfigError(f"--cloud-share must be between 0 and 1, got {share:g}; e.g. --cloud-share 0.2 for 20%")
+
+
+def _solve(
+    target: str, pool: Path | None, traces: str | None, budget: float | None, share: float | None
+) -> tuple[Plan, str]:
+    """The plan, and which pool it was solved with (a path, or the built-in default)."""
     from graphroute.cli.inspect import default_pool, load_target
     from graphroute.planning.live import plan_app
     from graphroute.providers.pool import ModelPool
     from graphroute.scaleout import open_trace_store
 
-    if (budget is None) == (share is None):
-        raise ConfigError("give exactly one of --budget USD (per run) or --cloud-share 0..1")
+    _checked_target(budget, share)
     pool_path = pool or default_pool(target)
     model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
     store = open_trace_store(traces) if traces else None
-    return plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=store)
+    plan = plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=store)
+    used = str(pool_path) if pool_path else "the built-in default (no graphroute.toml here or beside the app)"
+    return plan, used
 
 
 def _solve_or_exit(
     console: Console, target: str, pool: Path | None, traces: str | None, budget: float | None, share: float | None
 ) -> Plan:
-    """The plan, or our error printed in red and exit status 1 (never a traceback)."""
+    """The plan, with the pool it used printed first; or our error in red and exit status 1 (never a traceback)."""
     try:
-        return _solve(target, pool, traces, budget, share)
+        plan, used = _solve(target, pool, traces, budget, share)
     except GraphRouteError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
+    console.print(f"pool: {escape(used)}")
+    return plan
 
 
 def plan_command(

@@ -162,10 +162,19 @@ class TraceStore:
         except (OSError, sqlite3.Error) as error:
             raise ConfigError(f"cannot open the trace store {self.path}: {error}") from error
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout = 30000")
-        self._enable_wal()
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._enable_wal()  # the first read of the file: where a file that is not SQLite shows
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            self._conn.close()
+            if error.sqlite_errorcode != sqlite3.SQLITE_NOTADB:
+                raise
+            raise ConfigError(
+                f"{self.path} is not a graphroute trace database (SQLite: {error}); "
+                f"point at a trace file graphroute wrote, by default {default_trace_path()}"
+            ) from error
 
     def _enable_wal(self) -> None:
         """Switch to WAL, retrying: SQLite answers "locked" at once, without waiting, while another

@@ -85,7 +85,7 @@ def test_without_matplotlib_there_is_no_png_but_a_hint(monkeypatch: pytest.Monke
         ("examples/research_assistant.py", "is not module:attr"),
         ("examples/nowhere.py:app", "no such file"),
         ("examples/research_assistant.py:missing", "has no attribute 'missing'"),
-        ("examples/research_assistant.py:ResearchState", "expected a LangGraph StateGraph"),
+        ("examples/research_assistant.py:ResearchState", "not a LangGraph app; point at a compiled graph"),
     ],
 )
 def test_a_bad_target_says_what_to_fix(target: str, message: str) -> None:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import graphroute
-from graphroute import TraceStore
+from graphroute import ConfigError, TraceStore
 from graphroute.traces.records import CallRecord, FeedbackRecord
 from graphroute.traces.store import MIGRATIONS
 
@@ -84,6 +86,18 @@ def test_a_schema_2_database_is_upgraded_in_place_and_rows_get_global_ids(tmp_pa
     assert len(call.call_id) == 32
     [feedback] = store.feedback()
     assert feedback.score == 1.0 and feedback.feedback_id
+
+
+def test_a_file_that_is_not_sqlite_is_refused_by_name_and_left_as_it_was(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text("<!doctype html><html><body>spend per node</body></html>\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"report\.html is not a graphroute trace database") as refused:
+        TraceStore(page)
+
+    assert str(page) in str(refused.value)
+    assert page.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert sorted(path.name for path in tmp_path.glob("report.html*")) == ["report.html"]  # no -wal, no -shm
 
 
 def test_queries_filter_by_node_subgraph_model_and_time(trace_store: TraceStore) -> None:
