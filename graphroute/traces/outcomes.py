@@ -172,12 +172,19 @@ class OutcomeIndex:
     Holds each recorded call's own score for its own model, other recorded answers to the same
     request (shadow or exploration calls) and outcome rows aimed at other models, from the
     store or from an outcome file.
+
+    Automatic scores (a hard failure scores 0) are kept apart: only failures ever get one, so
+    they are one-sided evidence. They stay the known result of the call that failed, and of
+    another model's answer to the same request, but never of a *different* call's own answer
+    (that call did not fail) nor, with ``automatic=False``, of anything a mean is taken over.
     """
 
     def __init__(self) -> None:
         self._by_call: dict[tuple[str, str], list[float]] = defaultdict(list)
         self._by_hash: dict[tuple[str, str], list[float]] = defaultdict(list)
         self._by_node: dict[tuple[str | None, str, str], list[float]] = defaultdict(list)
+        self._auto_by_call: dict[tuple[str, str], list[float]] = defaultdict(list)
+        self._auto_by_hash: dict[tuple[str, str], list[float]] = defaultdict(list)
 
     @classmethod
     def build(
@@ -208,22 +215,35 @@ class OutcomeIndex:
         for outcome in score_calls(calls, rows, runs):
             if outcome.score is None:
                 continue
-            index._by_call[outcome.call.call_id, outcome.call.model].append(outcome.score)
+            automatic = outcome.basis == "auto"
+            by_call, by_hash = (
+                (index._auto_by_call, index._auto_by_hash) if automatic else (index._by_call, index._by_hash)
+            )
+            by_call[outcome.call.call_id, outcome.call.model].append(outcome.score)
             key = (outcome.call.request_hash or "", outcome.call.model)
             if outcome.call.request_hash and key not in stated:  # another recorded answer to the same request
-                index._by_hash[key].append(outcome.score)
+                by_hash[key].append(outcome.score)
         return index
 
     def own_score(self, call: CallRecord) -> float | None:
         """The score of the recorded answer itself (not of other answers to the same request)."""
-        scores = self._by_call.get((call.call_id, call.model))
+        key = (call.call_id, call.model)
+        scores = self._by_call.get(key) or self._auto_by_call.get(key)
         return _mean(scores) if scores else None
 
-    def score(self, call: CallRecord, model: str) -> float | None:
-        """The known score of ``model``'s answer to this call's request, or None."""
+    def score(self, call: CallRecord, model: str, *, automatic: bool = True) -> float | None:
+        """The known score of ``model``'s answer to this call's request, or None.
+
+        ``automatic=False`` leaves automatic failure scores out: a mean over them (an estimator's)
+        reads 0 whatever the model's real success rate, as clean calls never get one.
+        """
         scores = self._by_call.get((call.call_id, model))
+        if not scores and automatic:
+            scores = self._auto_by_call.get((call.call_id, model))
         if not scores and call.request_hash:
-            scores = self._by_hash.get((call.request_hash, model))
+            scores = self._by_hash.get((call.request_hash, model), [])
+            if automatic and model != call.model:  # this call's own answer showed no failure: not borrowed
+                scores = scores + self._auto_by_hash.get((call.request_hash, model), [])
         node = call.node
         while not scores and node:
             scores = self._by_node.get((call.run_id, node, model))

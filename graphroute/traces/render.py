@@ -40,6 +40,8 @@ def change(result: PlanResult) -> str:
 
 def quality_text(result: PlanResult) -> tuple[str, str]:
     """(value, basis) as shown: ``~`` and the known share on anything estimated."""
+    if result.quality is None and result.unscored_calls and result.unscored_calls < result.calls:
+        return "n/a", f"unknown: {result.unscored_calls} of {result.calls} unscored"
     if result.quality is None:
         return "n/a", "unknown: no outcomes"
     if result.quality_basis == "exact":

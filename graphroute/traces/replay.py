@@ -11,9 +11,12 @@ For every recorded call a plan names a model (``ReplayPlan.model_for``); then
 * **quality** is exact where a known result exists for that model's answer to that request
   (trace feedback, automatic failures, shadow calls, an outcome file); otherwise it is
   *estimated* by a ``QualityEstimator`` and marked as such wherever it is shown. Quality is
-  the mean success of the plan's calls: whether a whole run would have succeeded depends on
-  how the workflow combines its calls (all steps, k of n workers, a critic's retry), which
-  the trace does not say; the workflow benchmark computes that itself from the same outcomes.
+  the mean success of all the plan's calls; when some have neither a known result nor an
+  estimate there is no mean (``None``, counted in ``unscored_calls``), since the mean of the
+  rest would pass a few scored calls off as the plan's figure. Whether a whole run would have
+  succeeded depends on how the workflow combines its calls (all steps, k of n workers, a
+  critic's retry), which the trace does not say; the workflow benchmark computes that itself
+  from the same outcomes.
 
 Usage::
 
@@ -48,6 +51,9 @@ class EmpiricalEstimator:
 
     The fallback estimator: it needs no embeddings, only the scores the traces and outcome
     file already hold. A fitted success model (``graphroute.pillars.semantic``) can replace it.
+    ``from_index`` learns from outcomes and feedback only: automatic scores exist only for
+    failures (a clean call has none), so their mean is 0 whatever the model's success rate, and
+    one failed call would become the estimate of every call to that model.
     """
 
     def __init__(self, known: Iterable[tuple[str | None, str, float]]) -> None:
@@ -65,7 +71,7 @@ class EmpiricalEstimator:
         known = []
         for call in calls:
             for model in models:
-                score = index.score(call, model)
+                score = index.score(call, model, automatic=False)
                 if score is not None:
                     known.append((call.node, model, score))
         return cls(known)
@@ -158,7 +164,11 @@ def waves(calls: Sequence[CallRecord]) -> list[list[CallRecord]]:
 
 @dataclass(frozen=True)
 class PlanResult:
-    """One plan replayed over the recorded runs (one row of the replay table, one point of the plot)."""
+    """One plan replayed over the recorded runs (one row of the replay table, one point of the plot).
+
+    ``quality`` is None unless every call has a known or estimated score; ``unscored_calls``
+    says how many had neither.
+    """
 
     name: str
     description: str
@@ -173,6 +183,7 @@ class PlanResult:
     quality_known_share: float
     cloud_share: float | None
     models: dict[str, int] = field(default_factory=dict)
+    unscored_calls: int = 0
 
     @property
     def cost_ratio(self) -> float | None:
@@ -253,7 +264,8 @@ def _replay_one(
         for run_calls in by_run.values()
     ]
     scores = exact + estimated
-    basis: QualityBasis = "unknown" if not scores else ("exact" if len(exact) == len(calls) else "estimated")
+    unscored = len(calls) - len(scores)
+    basis: QualityBasis = "unknown" if unscored or not scores else ("exact" if not estimated else "estimated")
     located = [is_local[model] for model in chosen.values() if model in is_local]
     return PlanResult(
         name=plan.name,
@@ -264,9 +276,10 @@ def _replay_one(
         recorded_cost_usd=recorded,
         latency_s=statistics.fmean(run_seconds) if run_seconds else None,
         latency_estimated=latency_estimated,
-        quality=statistics.fmean(scores) if scores else None,
+        quality=statistics.fmean(scores) if scores and not unscored else None,
         quality_basis=basis,
         quality_known_share=len(exact) / len(calls) if calls else 0.0,
         cloud_share=(located.count(False) / len(located)) if located else None,
         models=dict(Counter(chosen.values()).most_common()),
+        unscored_calls=unscored,
     )

@@ -225,3 +225,61 @@ def test_a_success_model_estimates_answers_no_one_has_scored(trace_store: TraceS
 
     assert all_small.quality_basis == "estimated" and all_small.quality_known_share == 0.0
     assert all_small.quality == pytest.approx((0.0 + 1.0) / 2)
+
+
+def add_failed_run(recorded: Recorded) -> None:
+    """A fourth run whose planning call failed at the provider: the call has no answer."""
+    store = recorded.store()
+    store.start_run("failed-run", "g")
+    ask = [HumanMessage("What is the tallest mountain?")]
+    failed = CallRecord(
+        "failed-run", "plan", None, "big", input_tokens=9, error="ProviderError: 500", **call_details(ask, None, "500")
+    )
+    store.record_call(failed)
+    store.end_run("failed-run", "error", "ProviderError: 500")
+    store.close()
+
+
+def test_one_failed_call_counts_as_a_failure_for_that_call_only(recorded: Recorded) -> None:
+    for run_id in recorded.run_ids:
+        feedback(run_id, 1.0, traces=recorded.path)
+    add_failed_run(recorded)
+    store = recorded.store()
+    calls = store.calls()
+    index = OutcomeIndex.build(calls, store.feedback(), store.runs())
+
+    [as_recorded, all_cloud] = replay(calls, [RecordedPlan(), strategy("all-cloud", recorded.pool)], index=index)
+
+    assert (as_recorded.quality, as_recorded.quality_basis) == (14 / 15, "exact")
+    # the 5 calls moved to big are estimated from big's scored answers (all good), not from its failure
+    assert all_cloud.quality == pytest.approx(14 / 15) and all_cloud.quality_basis == "estimated"
+
+
+def test_a_failed_call_is_no_estimate_for_the_calls_no_one_scored(recorded: Recorded, tmp_path: Path) -> None:
+    add_failed_run(recorded)
+    all_big = write_plan(tmp_path, "all-big", "big", {})
+
+    result = CliRunner().invoke(cli, ["replay", str(recorded.path), "--plan", str(all_big)])
+
+    assert result.exit_code == 0, result.output
+    rows = table_rows(result.output)
+    # not ~0.000: the one failure is neither the estimate of the other 14 calls nor their mean
+    assert rows["recorded"][4:6] == rows["all-big"][4:6] == ["n/a", "unknown: 14 of 15 unscored"]
+    store = recorded.store()
+    [as_recorded] = replay(store.calls(), [RecordedPlan()], index=OutcomeIndex.build(store.calls(), store.feedback()))
+    assert (as_recorded.quality, as_recorded.quality_known_share, as_recorded.unscored_calls) == (None, 1 / 15, 14)
+
+
+def test_another_run_failing_on_the_same_request_leaves_a_good_answer_unscored(trace_store: TraceStore) -> None:
+    ask = [HumanMessage("Say hi.")]
+    trace_store.start_run("r1", "g")
+    good = CallRecord("r1", "answer", None, "small", **call_details(ask, AIMessage("Hi!")))
+    trace_store.record_call(good)
+    trace_store.start_run("r2", "g")
+    trace_store.record_call(CallRecord("r2", "answer", None, "small", error="timeout", **call_details(ask, None, "x")))
+    trace_store.record_call(CallRecord("r2", "answer", None, "big", **call_details(ask, AIMessage("Hello."))))
+
+    index = OutcomeIndex.build(trace_store.calls(), trace_store.feedback())
+
+    assert index.score(good, "small") is None  # its own answer did not fail
+    assert index.score(good, "big") is None  # big's answer to it was fine, and no one scored it
