@@ -82,10 +82,13 @@ class MissingExtraError(GraphRouteError, ImportError):
 class MissingAPIKeyError(GraphRouteError):
     """A model needs a key from an environment variable that is not set."""
 
-    def __init__(self, model: str, env_var: str) -> None:
+    def __init__(self, model: str, env_var: str, *, message: str | None = None) -> None:
         super().__init__(
-            f"model {model!r} reads its API key from ${env_var}, which is not set. "
-            f"Export {env_var}=... or remove {model!r} from the routes that use it.",
+            message
+            or (
+                f"model {model!r} reads its API key from ${env_var}, which is not set. "
+                f"Export {env_var}=... or remove {model!r} from the routes that use it."
+            ),
             model=model,
         )
         self.env_var = env_var

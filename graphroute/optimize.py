@@ -23,7 +23,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from graphroute.cache.layer import CacheLayer
 from graphroute.cache.stats import CacheStats
-from graphroute.errors import ConfigError
+from graphroute.errors import ConfigError, MissingAPIKeyError
 from graphroute.graph.identity import compiled_app, graph_identity, node_ids
 from graphroute.pillars.bandit import BanditPillar
 from graphroute.pillars.base import Pillar
@@ -110,6 +110,9 @@ class OptimizedApp:
             trace.status = "error"
             self.store.end_run(run_id, "error", f"{type(error).__name__}: {error}")
             self._report_spend(run_id, trace)
+            translated = _client_key_error(error, self.pool)
+            if translated is not None:
+                raise translated from error
             raise
         trace.status = "ok"
         self.store.end_run(run_id, "ok")
@@ -273,6 +276,30 @@ def optimize(
     if layer is not None:
         app = layer.install(app, graph_identity(app))
     return OptimizedApp(app, pool=model_pool, router=router, store=store, cache_layer=layer)
+
+
+def _client_key_error(error: BaseException, pool: ModelPool) -> MissingAPIKeyError | None:
+    """Explain a node's ``ChatOpenAI(...)`` that could not even be built for want of a key.
+
+    The openai package checks for ``OPENAI_API_KEY`` when the client is constructed, in the
+    node's own code, before any call reaches graphroute — so an app written against ChatOpenAI
+    fails on an all-local pool although no call would ever go to OpenAI.
+    """
+    if type(error).__module__.split(".")[0] != "openai" or "OPENAI_API_KEY" not in str(error):
+        return None
+    readers = [spec.name for spec in pool if spec.api_key_env == "OPENAI_API_KEY"]
+    if readers:
+        fix = f"export OPENAI_API_KEY (pool model(s) {', '.join(readers)} read it too)"
+    else:
+        fix = (
+            "export OPENAI_API_KEY=unused (no pool model reads it: every call goes to a pool model, "
+            "with that model's own key) or build the client with api_key=..."
+        )
+    message = (
+        "a node built ChatOpenAI, which the openai package refuses to construct without $OPENAI_API_KEY, "
+        f"before graphroute routes its calls to the pool; {fix}"
+    )
+    return MissingAPIKeyError("ChatOpenAI", "OPENAI_API_KEY", message=message)
 
 
 def _pins_for(app: Any, pool: ModelPool, routes: Mapping[str, str] | None) -> dict[str, str]:

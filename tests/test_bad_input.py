@@ -205,6 +205,42 @@ def test_a_missing_key_at_call_time_names_the_variable(monkeypatch: pytest.Monke
         ModelPool.from_dict(BASE).client("cloud")
 
 
+def openai_node_graph() -> StateGraph:
+    """A node written against ChatOpenAI, as many LangGraph apps are."""
+    from langchain_openai import ChatOpenAI
+
+    def ask(state: State) -> State:
+        ChatOpenAI(model="gpt-4o-mini").invoke("2 + 2?")
+        return state
+
+    graph = StateGraph(State)
+    graph.add_node("ask", ask)
+    graph.set_entry_point("ask")
+    graph.set_finish_point("ask")
+    return graph
+
+
+def test_a_chatopenai_node_without_a_key_is_explained_for_an_all_local_pool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """openai refuses to build the client before graphroute can route it: say so, and how to proceed."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    local_only = ModelPool.from_dict({"models": {"local": BASE["models"]["local"]}})
+    app = optimize(openai_node_graph(), pool=local_only, traces=tmp_path / "t.sqlite")
+
+    with pytest.raises(MissingAPIKeyError, match=r"export OPENAI_API_KEY=unused \(no pool model reads it"):
+        app.invoke({})
+    assert app.last_run is not None and app.last_run.status == "error"  # the run is still traced
+
+
+def test_the_same_node_is_told_which_pool_models_need_the_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    app = optimize(openai_node_graph(), pool=ModelPool.from_dict(BASE), traces=False)
+
+    with pytest.raises(MissingAPIKeyError, match=r"pool model\(s\) cloud read it too"):
+        app.invoke({})
+
+
 def test_a_gguf_path_that_does_not_exist(tmp_path: Path) -> None:
     pool = ModelPool.from_dict(changed("models.local.model", str(tmp_path / "nothing.gguf")))
 
