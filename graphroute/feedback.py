@@ -51,11 +51,14 @@ def feedback(
 ) -> FeedbackRecord:
     """Record a score in [0, 1] (1 = good; ``True``/``False`` accepted) for a run or one of its nodes.
 
-    ``traces``: the store the run was recorded in (a ``TraceStore`` or a path); default
-    ``<data dir>/traces.sqlite``, where ``optimize`` records by default. Returns the stored record.
+    ``traces``: the store the run was recorded in (a ``TraceStore``, a path that exists, or a
+    ``postgresql://`` URL); default ``<data dir>/traces.sqlite``, where ``optimize`` records by
+    default. Returns the stored record.
     """
     value = _checked_score(score)
-    store = traces if isinstance(traces, TraceStore) else TraceStore(traces)
+    from graphroute.scaleout.factory import open_existing_trace_store
+
+    store = open_existing_trace_store(traces)  # never an empty database made up for a mistyped path
     try:
         if store.run(run_id) is None:
             raise ConfigError(

@@ -139,7 +139,7 @@ def inspect_command(
     from graphroute.graph import annotate, inspect
     from graphroute.graph.render import profile_table, to_mermaid, to_png
     from graphroute.providers.pool import ModelPool
-    from graphroute.scaleout import open_trace_store, redact
+    from graphroute.scaleout import open_existing_trace_store, redact
     from graphroute.traces.store import default_trace_path
 
     console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -153,7 +153,7 @@ def inspect_command(
             console.print(f"pool: {pool}")
         model_pool = ModelPool.from_toml(pool) if pool else None
         planned = {**(model_pool.routing.nodes if model_pool else {}), **_plan(plan or [])}
-        store = open_trace_store(trace_path) if trace_path else None
+        store = open_existing_trace_store(trace_path) if trace_path else None
         profiles = annotate(graph, traces=store, pool=model_pool, plan=planned)
     except GraphRouteError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")

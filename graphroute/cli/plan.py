@@ -54,12 +54,12 @@ def _solve(
     from graphroute.cli.inspect import default_pool, load_target
     from graphroute.planning.live import plan_app
     from graphroute.providers.pool import ModelPool
-    from graphroute.scaleout import open_trace_store
+    from graphroute.scaleout import open_existing_trace_store
 
     _checked_target(budget, share)
     pool_path = pool or default_pool(target)
     model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
-    store = open_trace_store(traces) if traces else None
+    store = open_existing_trace_store(traces) if traces else None
     plan = plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=store)
     used = str(pool_path) if pool_path else "the built-in default (no graphroute.toml here or beside the app)"
     return plan, used

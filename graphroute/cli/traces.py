@@ -202,19 +202,12 @@ def feedback(
 ) -> None:
     """Record feedback on a run (or one node of it); the bandit, planner and exports read it."""
     from graphroute.feedback import feedback as give_feedback
-    from graphroute.scaleout import open_trace_store
-    from graphroute.scaleout.urls import is_url
-    from graphroute.traces.store import default_trace_path
+    from graphroute.scaleout import open_existing_trace_store
 
     console = _console()
     with _errors(console):
-        if not is_url(traces):  # a file must already hold the run: never create an empty one
-            path = Path(traces).expanduser() if traces else default_trace_path()
-            if not path.exists():
-                raise ConfigError(
-                    "trace database not found; pass --traces the .sqlite file the run was recorded in", path=path
-                )
-        record = give_feedback(run_id, score, node=node, comment=comment, traces=open_trace_store(traces))
+        # A file must already hold the run: never create an empty one.
+        record = give_feedback(run_id, score, node=node, comment=comment, traces=open_existing_trace_store(traces))
     console.print(f"feedback {record.score:g} on run {run_id}" + (f" node {node}" if node else ""))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from graphroute.scaleout.factory import (
     open_bandit_store,
+    open_existing_trace_store,
     open_node_cache,
     open_response_cache,
     open_single_flight,
@@ -32,6 +33,7 @@ __all__ = [
     "backend_of",
     "is_url",
     "open_bandit_store",
+    "open_existing_trace_store",
     "open_node_cache",
     "open_response_cache",
     "open_single_flight",

@@ -21,10 +21,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from graphroute.errors import ConfigError
 from graphroute.pillars.bandit import BanditStore, SQLiteBanditStore
 from graphroute.planning.pacing import LocalLedger, SpendLedger
-from graphroute.scaleout.urls import backend_of
-from graphroute.traces.store import TraceStore
+from graphroute.scaleout.urls import backend_of, is_url
+from graphroute.traces.store import TraceStore, default_trace_path
 
 Location = Path | str | None
 
@@ -38,6 +39,20 @@ def open_trace_store(location: TraceStore | Location = None) -> TraceStore:
 
         return PostgresTraceStore(str(location))
     return TraceStore(location)
+
+
+def open_existing_trace_store(location: TraceStore | Location = None) -> TraceStore:
+    """``open_trace_store`` for reading what was recorded: a SQLite file must already exist.
+
+    Opening a path that does not exist would create an empty database and then report "no runs"
+    or "unknown run id" — a typo in the path would read as missing data.
+    """
+    if isinstance(location, TraceStore) or is_url(location):
+        return open_trace_store(location)
+    path = Path(location).expanduser() if location else default_trace_path()
+    if not path.exists():
+        raise ConfigError("trace database not found; point at the .sqlite file the runs were recorded in", path=path)
+    return open_trace_store(path)
 
 
 def open_node_cache(location: Location = None, *, prefix: str | None = None) -> Any:

@@ -163,3 +163,21 @@ def test_feedback_without_traces_and_nothing_recorded_yet_leaves_the_data_dir_al
 
     assert f"{data_home / 'traces.sqlite'}: trace database not found" in output
     assert not (data_home / "traces.sqlite").exists()
+
+
+@pytest.mark.parametrize("command", [["plan", APP, "--budget", "0.01"], ["calibrate", APP, "--cloud-share", "0.2"]])
+def test_a_mistyped_trace_file_is_refused_not_read_as_no_traces(command: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "trcaes.sqlite"
+
+    output = refused(*command, "--traces", str(missing))
+
+    assert f"{missing}: trace database not found" in output
+    assert not missing.exists()
+
+
+def test_the_feedback_api_does_not_make_up_a_database_either(tmp_path: Path) -> None:
+    from graphroute import ConfigError, feedback
+
+    with pytest.raises(ConfigError, match="trace database not found"):
+        feedback("run-1", 1.0, traces=tmp_path / "runs" / "traces.sqlite")
+    assert not (tmp_path / "runs").exists()
