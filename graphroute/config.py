@@ -219,6 +219,12 @@ def _describe(error: ValidationError) -> tuple[str | None, str]:
     kind = first["type"]
     if kind == "extra_forbidden":
         message = f"unknown key {field!r}; check its spelling against the pool file reference in the README"
+    elif kind == "missing" and loc == ["models"]:
+        entry = None
+        message = (
+            "no models: a pool needs at least one [models.<name>] table, e.g. [models.local] with "
+            'provider = "llamacpp" and model = "qwen2.5-coder-0.5b-instruct"'
+        )
     elif kind == "missing":
         message = f"missing required key {field!r}"
     elif kind == "literal_error" and field == "provider":

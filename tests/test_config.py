@@ -93,6 +93,12 @@ def test_broken_toml_and_missing_files_are_config_errors(tmp_path: Path) -> None
         ModelPool.from_toml(tmp_path / "absent.toml")
 
 
+@pytest.mark.parametrize("text", ["", '[routing]\ndefault = "local"\n'])
+def test_a_pool_file_without_models_says_what_one_looks_like(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match=r"no models: a pool needs at least one \[models.<name>\] table"):
+        ModelPool.from_toml(write(tmp_path, text))
+
+
 def test_negative_prices_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"input_price"):
         ModelPool.from_toml(write(tmp_path, VALID.replace("input_price = 0.15", "input_price = -1")))
