@@ -147,12 +147,22 @@ def inspect_command(
         graph = inspect(load_target(target))
         if graph.name == "LangGraph":  # LangGraph's default name says nothing: use the target's
             graph.name = target
+        given = _plan(plan or [])
+        # Like optimize's routes=: a pin typed here for a node the graph lacks is a mistake, not a no-op.
+        known = {str(node) for node in graph.nodes if str(node).rpartition(":")[2] not in ("__start__", "__end__")}
+        known |= {node.rsplit(":", depth)[0] for node in known for depth in range(1, node.count(":") + 1)}
+        unknown = sorted(node for node in given if node not in known)
+        if unknown:
+            raise GraphInspectionError(
+                f"--plan names node(s) {', '.join(unknown)} that the graph does not have; "
+                f"its nodes are: {', '.join(sorted(known))}"
+            )
         trace_path = traces or (str(default_trace_path()) if default_trace_path().exists() else None)
         pool = pool or default_pool(target)
         if pool is not None:
             console.print(f"pool: {pool}")
         model_pool = ModelPool.from_toml(pool) if pool else None
-        planned = {**(model_pool.routing.nodes if model_pool else {}), **_plan(plan or [])}
+        planned = {**(model_pool.routing.nodes if model_pool else {}), **given}
         store = open_existing_trace_store(trace_path) if trace_path else None
         profiles = annotate(graph, traces=store, pool=model_pool, plan=planned)
     except GraphRouteError as error:

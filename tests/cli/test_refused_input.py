@@ -181,3 +181,10 @@ def test_the_feedback_api_does_not_make_up_a_database_either(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="trace database not found"):
         feedback("run-1", 1.0, traces=tmp_path / "runs" / "traces.sqlite")
     assert not (tmp_path / "runs").exists()
+
+
+def test_inspect_refuses_a_plan_for_a_node_the_graph_does_not_have() -> None:
+    output = refused("inspect", APP, "--no-draw", "--no-mermaid", "--plan", "reserch=local")
+
+    assert "--plan names node(s) reserch that the graph does not have" in output and "research" in output
+    assert "__start__" not in output
