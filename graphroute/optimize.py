@@ -24,7 +24,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from graphroute.cache.layer import CacheLayer
 from graphroute.cache.stats import CacheStats
 from graphroute.errors import ConfigError, MissingAPIKeyError
-from graphroute.graph.identity import compiled_app, graph_identity, node_ids
+from graphroute.graph.identity import compiled_app, graph_identity, node_ids, pin_targets
 from graphroute.pillars.bandit import BanditPillar
 from graphroute.pillars.base import Pillar
 from graphroute.planning.pacing import RollingBudget
@@ -309,9 +309,7 @@ def _pins_for(app: Any, pool: ModelPool, routes: Mapping[str, str] | None) -> di
     A pool file may serve several apps (the same file for ``serve``, ``RoutedChatModel`` and other
     graphs), so its pins for nodes this graph lacks are skipped, with a warning naming them.
     """
-    known_nodes = set(node_ids(app))
-    # A subgraph's own name counts too: its pin covers every node inside it.
-    known_nodes |= {prefix for node in known_nodes for prefix in _prefixes(node)}
+    known_nodes = pin_targets(node_ids(app))
     listing = ", ".join(sorted(known_nodes))
     for node in routes or {}:
         if node not in known_nodes:
@@ -329,23 +327,6 @@ def _pins_for(app: Any, pool: ModelPool, routes: Mapping[str, str] | None) -> di
     return {**file_pins, **(routes or {})}
 
 
-# optimize's own keywords, for suggesting one when a misspelt keyword lands in compile_kwargs.
-_OWN_KEYWORDS = (
-    "pool",
-    "router",
-    "routes",
-    "traces",
-    "cache",
-    "batching",
-    "budget_usd",
-    "cloud_share",
-    "replan_every",
-    "quorums",
-    "pillars",
-    "rolling_budget",
-)
-
-
 def _check_compile_options(options: Mapping[str, Any]) -> None:
     """Extra keywords go to ``StateGraph.compile``: a misspelt ``budget_usd`` must not read as a graph error."""
     if not options:
@@ -355,14 +336,13 @@ def _check_compile_options(options: Mapping[str, Any]) -> None:
     accepted = set(inspect.signature(StateGraph.compile).parameters) - {"self"}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        hints = [
-            f"{name!r} (did you mean {close[0]!r}?)"
-            if (close := difflib.get_close_matches(name, _OWN_KEYWORDS, 1))
-            else repr(name)
-            for name in unknown
-        ]
+        own = [name for name in inspect.signature(optimize).parameters if name not in ("graph", "compile_kwargs")]
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, own, 1)
+            hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
         raise ConfigError(
-            f"optimize() got unknown keyword(s) {', '.join(hints)}; its own are {', '.join(_OWN_KEYWORDS)}, "
+            f"optimize() got unknown keyword(s) {', '.join(hints)}; its own are {', '.join(own)}, "
             f"and StateGraph.compile takes {', '.join(sorted(accepted))}"
         )
 
@@ -409,8 +389,3 @@ def with_callback(config: Any, handler: BaseCallbackHandler) -> dict[str, Any]:
         manager.add_handler(handler, inherit=True)
         run_config["callbacks"] = manager
     return run_config
-
-
-def _prefixes(node: str) -> list[str]:
-    parts = node.split(":")
-    return [":".join(parts[:end]) for end in range(1, len(parts))]

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from graphroute.errors import GraphInspectionError, GraphRouteError, MissingExtraError
+from graphroute.graph.identity import pin_targets
 from graphroute.paths import data_dir
 
 
@@ -149,8 +150,7 @@ def inspect_command(
             graph.name = target
         given = _plan(plan or [])
         # Like optimize's routes=: a pin typed here for a node the graph lacks is a mistake, not a no-op.
-        known = {str(node) for node in graph.nodes if str(node).rpartition(":")[2] not in ("__start__", "__end__")}
-        known |= {node.rsplit(":", depth)[0] for node in known for depth in range(1, node.count(":") + 1)}
+        known = pin_targets(graph.nodes)
         unknown = sorted(node for node in given if node not in known)
         if unknown:
             raise GraphInspectionError(

@@ -7,6 +7,7 @@ each other's entries, while the same graph keeps its identity across processes a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 from graphroute.errors import GraphInspectionError
@@ -44,6 +45,13 @@ def node_ids(app: Any) -> list[str]:
             f"cannot read the graph's structure (get_graph(xray=True) failed: {error})"
         ) from error
     return [node_id for node_id in drawable.nodes if node_id not in ("__start__", "__end__")]
+
+
+def pin_targets(node_ids: Iterable[str]) -> set[str]:
+    """What a pin may name: every node (``parent:inner``) and every subgraph (``parent``: its pin
+    covers every node inside it), without the START/END markers."""
+    nodes = {str(node) for node in node_ids if str(node).rpartition(":")[2] not in ("__start__", "__end__")}
+    return nodes | {node.rsplit(":", depth)[0] for node in nodes for depth in range(1, node.count(":") + 1)}
 
 
 def graph_identity(app: Any) -> str:
