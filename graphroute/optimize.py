@@ -29,6 +29,7 @@ from graphroute.pillars.bandit import BanditPillar
 from graphroute.pillars.base import Pillar
 from graphroute.planning.pacing import RollingBudget
 from graphroute.planning.refresh import DEFAULT_REPLAN_EVERY, PlanRefresher
+from graphroute.planning.targets import check_targets
 from graphroute.providers.pool import ModelPool
 from graphroute.routing.base import Router
 from graphroute.routing.cascade import build_pillar
@@ -363,13 +364,7 @@ def difficulty_pillars(pool: ModelPool, pillars: Sequence[Pillar | str]) -> list
 def _check_budget(
     budget_usd: float | None, cloud_share: float | None, router: Router | None, routes: Mapping[str, str] | None
 ) -> None:
-    for name, value in (("budget_usd", budget_usd), ("cloud_share", cloud_share)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ConfigError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if budget_usd is not None and budget_usd <= 0:
-        raise ConfigError(f"budget_usd must be > 0 (USD per run), got {budget_usd}; omit it for no budget")
-    if cloud_share is not None and not 0 <= cloud_share <= 1:
-        raise ConfigError(f"cloud_share must be between 0 and 1, got {cloud_share}")
+    check_targets(budget_usd, cloud_share)
     if budget_usd is not None and cloud_share is not None:
         raise ConfigError("give budget_usd or cloud_share, not both")
     if (budget_usd is not None or cloud_share is not None) and (router is not None or routes):

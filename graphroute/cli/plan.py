@@ -9,7 +9,6 @@ Both learn the app's profile from traces when there are any.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -39,12 +38,11 @@ def _console() -> Console:
 
 def _checked_target(budget: float | None, share: float | None) -> None:
     """The same limits ``optimize`` puts on budget_usd and cloud_share, named as the options."""
+    from graphroute.planning.targets import check_targets
+
     if (budget is None) == (share is None):
         raise ConfigError("give exactly one of --budget USD (per run) or --cloud-share 0..1")
-    if budget is not None and not 0 < budget < math.inf:
-        raise ConfigError(f"--budget must be > 0 (USD per run), got {budget:g}; e.g. --budget 0.01")
-    if share is not None and not 0 <= share <= 1:
-        raise ConfigError(f"--cloud-share must be between 0 and 1, got {share:g}; e.g. --cloud-share 0.2 for 20%")
+    check_targets(budget, share, budget_name="--budget", share_name="--cloud-share")
 
 
 def _solve(
