@@ -141,6 +141,14 @@ class _CappedRouter(Router):
     async def aroute(self, request: RouteRequest) -> RouteDecision:
         return self._cap(request, await self.pillars.aroute(request) if self.pillars is not None else None)
 
+    def _capped(self) -> str:
+        """The capped router's part of ``fingerprint`` (cache keys): another routing, another answer."""
+        if self.pillars is None:
+            return ""
+        from graphroute.chat_model import router_fingerprint
+
+        return f"|{router_fingerprint(self.pillars)}"
+
     def observe(self, decision: RouteDecision, outcome: Outcome) -> float | None:
         """The pillars' router learns from the call as under router-default (e.g. its bandit)."""
         return self.pillars.observe(decision, outcome) if self.pillars is not None else None
@@ -159,7 +167,7 @@ class BudgetRouter(_CappedRouter):
         self.budget_usd = budget_usd
 
     def fingerprint(self) -> str:
-        return f"budget:{self.budget_usd!r}"
+        return f"budget:{self.budget_usd!r}{self._capped()}"
 
     def _cap(self, request: RouteRequest, proposed: RouteDecision | None) -> RouteDecision:
         input_tokens, output_tokens = estimate_tokens(request)
@@ -207,7 +215,7 @@ class CloudShareRouter(_CappedRouter):
         self._lock = threading.Lock()
 
     def fingerprint(self) -> str:
-        return f"cloud-share:{self.share!r}"
+        return f"cloud-share:{self.share!r}{self._capped()}"
 
     def _cap(self, request: RouteRequest, proposed: RouteDecision | None) -> RouteDecision:
         signals = proposed.signals if proposed is not None else ()

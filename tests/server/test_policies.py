@@ -221,3 +221,12 @@ def test_the_capped_router_still_learns_from_every_call(policy: Policy) -> None:
     router.observe(decision, Outcome(error="Timeout"))
 
     assert base.told == [(decision.model, Outcome(error="Timeout"))]
+
+
+def test_a_capped_routers_fingerprint_names_what_it_caps() -> None:
+    """Cache keys carry the fingerprint: answers routed by other pillars are not reused."""
+    plain = router_for(Policy("budget", 0.01), POOL)
+    with_rules = router_for(Policy("budget", 0.01), WITH_RULES)
+
+    assert plain.fingerprint() == "budget:0.01"
+    assert with_rules.fingerprint().startswith("budget:0.01|") and "rules" in with_rules.fingerprint()
