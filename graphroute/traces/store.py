@@ -164,7 +164,8 @@ class TraceStore:
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA busy_timeout = 30000")
-            self._enable_wal()  # the first read of the file: where a file that is not SQLite shows
+            self._refuse_foreign()  # the first read of the file: where a file that is not SQLite shows
+            self._enable_wal()
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as error:
@@ -175,6 +176,23 @@ class TraceStore:
                 f"{self.path} is not a graphroute trace database (SQLite: {error}); "
                 f"point at a trace file graphroute wrote, by default {default_trace_path()}"
             ) from error
+
+    def _refuse_foreign(self) -> None:
+        """Leave another program's database as it is: no WAL switch, no tables of ours added.
+
+        Our schema versions start at 1, so a version-0 file that already has tables is not ours.
+        """
+        # One statement, one snapshot: another process may be creating our schema at this moment.
+        rows = self._conn.execute(
+            "SELECT name, (SELECT user_version FROM pragma_user_version) FROM sqlite_master WHERE type='table'"
+        ).fetchall()
+        tables = sorted(row[0] for row in rows if row[1] == 0)
+        if tables:
+            self._conn.close()
+            raise ConfigError(
+                f"{self.path} is another program's SQLite database (tables: {', '.join(tables)}); "
+                f"graphroute keeps its traces in a file of its own, by default {default_trace_path()}"
+            )
 
     def _enable_wal(self) -> None:
         """Switch to WAL, retrying: SQLite answers "locked" at once, without waiting, while another

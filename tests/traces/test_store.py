@@ -100,6 +100,21 @@ def test_a_file_that_is_not_sqlite_is_refused_by_name_and_left_as_it_was(tmp_pat
     assert sorted(path.name for path in tmp_path.glob("report.html*")) == ["report.html"]  # no -wal, no -shm
 
 
+def test_another_programs_sqlite_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    theirs = tmp_path / "inventory.db"
+    with sqlite3.connect(theirs) as conn:
+        conn.execute("CREATE TABLE items (sku TEXT, count INTEGER)")
+    before = theirs.read_bytes()
+
+    with pytest.raises(ConfigError, match=r"inventory\.db is another program's SQLite database \(tables: items\)"):
+        TraceStore(theirs)
+
+    assert theirs.read_bytes() == before  # no tables of ours, no switch to WAL
+    assert sorted(path.name for path in tmp_path.glob("inventory.db*")) == ["inventory.db"]  # no -wal, no -shm
+
+
 def test_queries_filter_by_node_subgraph_model_and_time(trace_store: TraceStore) -> None:
     trace_store.start_run("r1", "g")
     for node, model, at in [("plan", "big", 10.0), ("report:draft", "big", 20.0), ("report:title", "small", 30.0)]:
