@@ -148,9 +148,12 @@ def import_jsonl(store: TraceStore, path: Path | str, *, batch: int = 500) -> di
 
 
 def open_traces(path: Path | str | None) -> TraceStore:
-    """A store for a path a user typed: a SQLite file as is, a ``.jsonl`` export loaded into a temp copy."""
+    """A store for a path a user typed: a SQLite file as is (it must exist), a ``.jsonl`` export
+    loaded into a temp copy."""
+    from graphroute.scaleout.factory import open_existing_trace_store
+
     if path is None:
-        return TraceStore()
+        return open_existing_trace_store(None)
     path = Path(path)
     if path.suffix in (".jsonl", ".ndjson"):
         if not path.exists():
@@ -160,6 +163,4 @@ def open_traces(path: Path | str | None) -> TraceStore:
         store = TraceStore(scratch / "imported.sqlite")
         import_jsonl(store, path)
         return store
-    if not path.exists():
-        raise ConfigError("trace database not found; pass a .sqlite trace store or a .jsonl export", path=path)
-    return TraceStore(path)
+    return open_existing_trace_store(path)
