@@ -145,9 +145,12 @@ class CircuitBreaker:
 class BreakerBoard:
     """The process's breakers, one per model name, created on first use."""
 
-    def __init__(self, failure_threshold: int = 5, cooldown_s: float = 30.0) -> None:
+    def __init__(
+        self, failure_threshold: int = 5, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.failure_threshold = failure_threshold
         self.cooldown_s = cooldown_s
+        self.clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
 
@@ -155,20 +158,32 @@ class BreakerBoard:
         with self._lock:
             breaker = self._breakers.get(model)
             if breaker is None:
-                breaker = CircuitBreaker(self.failure_threshold, self.cooldown_s)
+                breaker = CircuitBreaker(self.failure_threshold, self.cooldown_s, self.clock)
                 self._breakers[model] = breaker
             return breaker
 
     def state(self, model: str) -> BreakerState:
         return self[model].state
 
-    def configure(self, *, failure_threshold: int | None = None, cooldown_s: float | None = None) -> None:
-        """Change the thresholds; applies to every breaker, existing ones included."""
+    def configure(
+        self,
+        *,
+        failure_threshold: int | None = None,
+        cooldown_s: float | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Change the thresholds (or the clock); applies to every breaker, existing ones included.
+
+        A clock other than ``time.monotonic`` makes cool-downs independent of wall time, so a
+        test can say "the circuit stays open for the next N calls" on any machine.
+        """
         with self._lock:
             self.failure_threshold = failure_threshold or self.failure_threshold
             self.cooldown_s = self.cooldown_s if cooldown_s is None else cooldown_s
+            self.clock = self.clock if clock is None else clock
             for breaker in self._breakers.values():
                 breaker.failure_threshold, breaker.cooldown_s = self.failure_threshold, self.cooldown_s
+                breaker.clock = self.clock
 
     def reset(self) -> None:
         with self._lock:
