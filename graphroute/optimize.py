@@ -23,7 +23,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from graphroute.cache.layer import CacheLayer
 from graphroute.cache.stats import CacheStats
-from graphroute.errors import ConfigError, MissingAPIKeyError
+from graphroute.errors import ConfigError, MissingAPIKeyError, UnknownModelError
 from graphroute.graph.identity import compiled_app, graph_identity, node_ids, pin_targets
 from graphroute.pillars.bandit import BanditPillar
 from graphroute.pillars.base import Pillar
@@ -200,8 +200,9 @@ def optimize(
     ``batching``: ``True`` or a ``graphroute.batching.BatchConfig`` — concurrent calls to one model
     are grouped and identical ones sent once (default off).
     ``budget_usd`` (per run) or ``cloud_share`` (0–1): plan the whole run under that budget
-    (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with ``routes`` and
-    ``router``; the pool file's pins are not used (a warning and the plan say so).
+    (``graphroute.planning``); ``app.plan`` prints the plan. Exclusive with ``router``. Pins
+    (``routes`` and the pool file's) still hold: a pinned node's calls keep their model
+    whatever the budget, and the plan counts their cost and spends the rest on the other nodes.
     ``replan_every``: with a budget, re-plan from the traces every that many runs, in the
     background (``None``: keep the first plan). ``quorums``: with a budget, fan-out nodes whose
     run needs only some copies to succeed — ``{"worker": 2 / 3}`` (a share, rounded up) or ``{"worker": 4}``.
@@ -216,7 +217,7 @@ def optimize(
     ``compile_kwargs`` (checkpointer, store, interrupts, ...) are used when ``graph`` is a StateGraph.
     """
     _check_compile_options(compile_kwargs)
-    _check_budget(budget_usd, cloud_share, router, routes)
+    _check_budget(budget_usd, cloud_share, router)
     if replan_every is not None and (
         not isinstance(replan_every, int) or isinstance(replan_every, bool) or replan_every < 1
     ):
@@ -246,20 +247,20 @@ def optimize(
         if estimates is not None:
             how += ", or per-model success from the semantic pillar's router when it estimates every pool model"
 
-        ignored = _pins_for(app, model_pool, None)
-        if ignored:
-            log.warning(
-                "the pool file's pins (%s) are not used under a budget: the plan chooses every node's model",
-                ", ".join(f"{node} = {model}" for node, model in ignored.items()),
-            )
+        # Pins hold under a budget too: their nodes keep their model, the plan spends the rest.
+        pins = _pins_for(app, model_pool, routes)
 
         def make_plan() -> Any:
             plan = plan_app(
-                app, model_pool, budget_usd=budget_usd, cloud_share=cloud_share, traces=store, quorums=quorums
+                app,
+                model_pool,
+                budget_usd=budget_usd,
+                cloud_share=cloud_share,
+                traces=store,
+                quorums=quorums,
+                pins=pins,
             )
             plan.notes.append(how)
-            if ignored:
-                plan.notes.append("the pool file's [routing.nodes] pins are not used: the plan chooses every node")
             return plan
 
         refresher = PlanRefresher(make_plan, every=replan_every) if replan_every is not None else None
@@ -311,6 +312,9 @@ def _pins_for(app: Any, pool: ModelPool, routes: Mapping[str, str] | None) -> di
     graphs), so its pins for nodes this graph lacks are skipped, with a warning naming them.
     """
     known_nodes = pin_targets(node_ids(app))
+    for node, model in (routes or {}).items():
+        if model not in pool.names:
+            raise UnknownModelError(model, pool.names, entry=f"routes={{{node!r}: ...}}")
     listing = ", ".join(sorted(known_nodes))
     for node in routes or {}:
         if node not in known_nodes:
@@ -361,14 +365,15 @@ def difficulty_pillars(pool: ModelPool, pillars: Sequence[Pillar | str]) -> list
     return built
 
 
-def _check_budget(
-    budget_usd: float | None, cloud_share: float | None, router: Router | None, routes: Mapping[str, str] | None
-) -> None:
+def _check_budget(budget_usd: float | None, cloud_share: float | None, router: Router | None) -> None:
     check_targets(budget_usd, cloud_share)
     if budget_usd is not None and cloud_share is not None:
         raise ConfigError("give budget_usd or cloud_share, not both")
-    if (budget_usd is not None or cloud_share is not None) and (router is not None or routes):
-        raise ConfigError("a budget plans every node itself: drop router=/routes= or drop the budget")
+    if (budget_usd is not None or cloud_share is not None) and router is not None:
+        raise ConfigError(
+            "a budget plans every node itself: drop router= or drop the budget "
+            "(to fix some nodes' models under a budget, pin them with routes={node: model})"
+        )
 
 
 def with_callback(config: Any, handler: BaseCallbackHandler) -> dict[str, Any]:

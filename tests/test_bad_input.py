@@ -18,6 +18,7 @@ from graphroute import (
     MissingAPIKeyError,
     ModelPool,
     RoutedChatModel,
+    StaticRouter,
     UnknownModelError,
     optimize,
 )
@@ -276,7 +277,8 @@ def test_a_server_that_cannot_load_the_model_shows_its_log(tmp_path: Path) -> No
         ({"budget_usd": float("inf")}, r"budget_usd must be > 0 \(USD per run\), got inf"),
         ({"cloud_share": 1.5}, r"cloud_share must be between 0 and 1, got 1\.5"),
         ({"budget_usd": 0.01, "cloud_share": 0.2}, r"budget_usd or cloud_share, not both"),
-        ({"budget_usd": 0.01, "routes": {"echo": "local"}}, r"drop router=/routes= or drop the budget"),
+        ({"budget_usd": 0.01, "router": StaticRouter("local")}, r"drop router= or drop the budget .*routes="),
+        ({"budget_usd": 0.01, "routes": {"echo": "gpt-5"}}, r"unknown model 'gpt-5'.* the pool defines: cloud, local"),
     ],
 )
 def test_a_bad_budget_is_named(kwargs: dict[str, Any], message: str) -> None:

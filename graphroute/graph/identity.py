@@ -7,7 +7,7 @@ each other's entries, while the same graph keeps its identity across processes a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from graphroute.errors import GraphInspectionError
@@ -52,6 +52,19 @@ def pin_targets(node_ids: Iterable[str]) -> set[str]:
     covers every node inside it), without the START/END markers."""
     nodes = {str(node) for node in node_ids if str(node).rpartition(":")[2] not in ("__start__", "__end__")}
     return nodes | {node.rsplit(":", depth)[0] for node in nodes for depth in range(1, node.count(":") + 1)}
+
+
+def pin_for(pins: Mapping[str, str], node: str | None) -> str | None:
+    """The model ``pins`` give a call of ``node``: its own pin, else its nearest pinned parent's.
+
+    A pin on ``"report"`` covers ``"report:draft"`` unless that node has its own: the most
+    specific name wins, for every router that honours pins.
+    """
+    while node:
+        if node in pins:
+            return pins[node]
+        node = node.rpartition(":")[0]
+    return None
 
 
 def graph_identity(app: Any) -> str:

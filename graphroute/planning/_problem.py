@@ -159,9 +159,7 @@ class Problem:
                 success, cost, share = self.curves[c][node].at(worth)
                 reach = reaches[c][slot]
                 numbers += prior[c] * np.array([value, saving, worth, success, cost, reach, share])
-                picks.append(
-                    choose(demand.estimates, self.prices.cost(demand.input_tokens, demand.output_tokens), worth)
-                )
+                picks.append(choose(demand.estimates, demand.costs(self.prices), worth))
                 difficulty.append(demand.difficulties())
             ladder = make_ladder(np.concatenate(picks), np.concatenate(difficulty), self.prices.models)
             value, saving, worth, success, cost, reach, share = (float(x) for x in numbers)

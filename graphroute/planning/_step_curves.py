@@ -38,7 +38,7 @@ def step_curves(demands: Sequence[NodeDemand], prices: PoolPrices) -> list[StepC
     """
     estimates = np.concatenate([d.estimates for d in demands])
     truth = np.concatenate([d.truth() for d in demands])
-    costs = np.concatenate([prices.cost(d.input_tokens, d.output_tokens) for d in demands])
+    costs = np.concatenate([d.costs(prices) for d in demands])
     sizes = np.array([len(d.estimates) for d in demands])
     owner = np.repeat(np.arange(len(demands)), sizes)
     cloud = (~prices.local).astype(np.float64)

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graphroute.errors import ConfigError
+from graphroute.errors import ConfigError, UnknownModelError
+from graphroute.graph.identity import pin_for
 from graphroute.pillars.base import Pillar
 from graphroute.planning.carryover import Carryover
 from graphroute.planning.pacing import BudgetPacer, RollingBudget
-from graphroute.planning.plan import NodeBins, Plan
+from graphroute.planning.plan import NodeBins, NodeDemand, Plan
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.profiles import plan_inputs, prior_skills
 from graphroute.planning.refresh import PlanRefresher
@@ -49,16 +51,25 @@ def plan_app(
     traces: Any = None,
     skills: Mapping[str, float] | None = None,
     quorums: Mapping[str, float] | None = None,
+    pins: Mapping[str, str] | None = None,
 ) -> Plan:
     """Inspect and profile ``app`` (learning from ``traces`` when given) and solve its plan.
 
     ``quorums``: fan-out nodes whose run needs only some copies to succeed (``shape.py``).
+    ``pins``: node → model that must serve that node's calls (a subgraph's name covers the
+    nodes inside it); default: the pool file's ``[routing.nodes]`` for the nodes this app has.
+    A pin is kept whatever the budget: the plan counts its calls' cost and spends what is
+    left on the other nodes.
     """
     from graphroute.graph import annotate, inspect
+    from graphroute.graph.identity import node_ids, pin_targets
 
     if budget_usd is None and cloud_share is None and lam is None:
         raise ConfigError("planning needs a target: budget_usd=... (USD per run) or cloud_share=...")
     graph = inspect(app)
+    if pins is None:
+        targets = pin_targets(node_ids(app))
+        pins = {node: model for node, model in pool.routing.nodes.items() if node in targets}
     store = traces
     if isinstance(traces, str | Path):
         from graphroute.traces.store import TraceStore
@@ -72,7 +83,9 @@ def plan_app(
         if measured:
             skills, skill_source = measured, f"measured on {scored} scored calls (feedback, outcomes, failures)"
     workflow, demands = plan_inputs(profiles, prices, skills=skills, graph=graph, quorums=quorums)
+    demands = pinned_demands(demands, pins, prices)
     plan = solve(workflow, demands, prices, budget_usd=budget_usd, cloud_share=cloud_share, lam=lam)
+    plan.pins = {**plan.pins, **pins}  # a pin inside a planned node is kept live too
     known = 0
     if store is not None:  # read live only (the solver does not use it): fitted on the plan's own bins
         plan.carryover, known = traced_carryover(store, plan.bins, prices, graph=graph.identity)
@@ -84,6 +97,11 @@ def plan_app(
             f"carryover: a known wrong or right answer rescales the run's later estimates, "
             f"as {known} call-level outcomes in traced runs measured"
         )
+    if pins:
+        plan.notes.append(
+            "pinned (kept whatever the budget; the plan spends the rest around them): "
+            + ", ".join(f"{node} = {model}" for node, model in sorted(pins.items()))
+        )
     for part in workflow:
         if isinstance(part, Retry):
             plan.notes.append(
@@ -91,6 +109,25 @@ def plan_app(
                 "(assumed, or the most a traced run made: the loop's bound lives in its routing function)"
             )
     return plan
+
+
+def pinned_demands(
+    demands: Mapping[str, NodeDemand], pins: Mapping[str, str], prices: PoolPrices
+) -> dict[str, NodeDemand]:
+    """The demands with each pinned node restricted to its model (its own pin, else a parent's).
+
+    A pin inside a planned node (``"report:draft"`` under ``"report"``) does not restrict the
+    whole node: the plan cannot tell that node's calls apart, and the router keeps the pin live.
+    """
+    out = dict(demands)
+    for node, model in pins.items():
+        if model not in prices.models:
+            raise UnknownModelError(model, list(prices.models), entry=f"pin for node {node!r}")
+    for node, demand in demands.items():
+        pinned = pin_for(pins, node)
+        if pinned is not None:
+            out[node] = replace(demand, pinned=prices.index(pinned))
+    return out
 
 
 def traced_carryover(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphroute.graph.identity import pin_for
 from graphroute.planning.carryover import Carryover
 from graphroute.planning.context import ContextModel
 from graphroute.planning.failures import ANSWER, allowed_models
@@ -48,7 +49,9 @@ class NodeDemand:
     ``k`` representative calls, e.g. cross-validated semantic-pillar estimates on training
     prompts; ``outcomes`` the true 0/1 results when known (used for expectations, never for
     decisions); ``difficulty`` the pillar's difficulty of each sample (for ladders);
-    ``contexts`` the kind of task each sample comes from (see ``context.py``).
+    ``contexts`` the kind of task each sample comes from (see ``context.py``); ``pinned`` the
+    one model (pool index) the node's calls may use, when a pin decides it: its other models
+    are priced out of every choice, so the plan budgets the rest of the run around it.
     """
 
     node: str
@@ -58,6 +61,7 @@ class NodeDemand:
     outcomes: np.ndarray | None = None
     difficulty: np.ndarray | None = None
     contexts: np.ndarray | None = None
+    pinned: int | None = None
 
     @classmethod
     def typical(cls, node: str, success: np.ndarray, *, input_tokens: float, output_tokens: float) -> NodeDemand:
@@ -78,7 +82,15 @@ class NodeDemand:
             pick(self.outcomes),
             pick(self.difficulty),
             pick(self.contexts),
+            self.pinned,
         )
+
+    def costs(self, prices: PoolPrices) -> np.ndarray:
+        """Each sample call's cost per model; a pinned node's other models cost infinitely much."""
+        costs = prices.cost(self.input_tokens, self.output_tokens)
+        if self.pinned is not None:
+            costs = np.where(np.arange(costs.shape[-1]) == self.pinned, costs, np.inf)
+        return costs
 
     def difficulties(self) -> np.ndarray:
         if self.difficulty is not None:
@@ -179,9 +191,14 @@ class Plan:
     feasible: bool = True
     notes: list[str] = field(default_factory=list)
     carryover: Carryover | None = None
+    pins: dict[str, str] = field(default_factory=dict)
 
     def nodes(self) -> list[str]:
         return list(self.bins)
+
+    def pin_for(self, node: str | None) -> str | None:
+        """The model a pin gives calls of ``node`` (its own, else its nearest pinned parent's)."""
+        return pin_for(self.pins, node)
 
     def marginal(self, node: str, state: RunState, posterior: np.ndarray) -> tuple[float, float]:
         """``(value, saving)`` of the next call of ``node``, mixed over the run's likely contexts."""
@@ -225,7 +242,10 @@ class Plan:
         costs = self.prices.cost(tokens_in, bins.output_tokens if bins else 0.0)
         worth = worth_of(value, saving, lam)
         allowed = allowed_models(node, state.failures, costs)
-        if allowed is None:
+        pinned = self.pin_for(node)
+        if pinned is not None:  # kept whatever the run saw: the plan spent around it
+            index, allowed = self.prices.index(pinned), None
+        elif allowed is None:
             index = int(choose(success, costs, worth))
         else:  # escalate past (or avoid) what failed earlier in the run
             index = int(np.argmax(np.where(allowed, success * worth - costs, -np.inf)))

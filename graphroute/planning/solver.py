@@ -67,6 +67,11 @@ class Planner:
         self.workflow, self.prices = workflow, prices
         self.problem = _Problem(workflow, demands, prices)
         self.bins = {node: _bins(demands[node]) for node in workflow.nodes()}
+        self.pins = {
+            node: prices.models[demands[node].pinned]  # type: ignore[index]
+            for node in workflow.nodes()
+            if demands[node].pinned is not None
+        }
         self._last: tuple[float, list[Expect]] | None = None
 
     def solve(
@@ -141,6 +146,7 @@ class Planner:
             target_cloud_share=cloud_share,
             feasible=feasible,
             carryover=carryover,
+            pins=dict(self.pins),
         )
 
     def _find(

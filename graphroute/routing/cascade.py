@@ -38,6 +38,7 @@ from functools import cached_property
 from typing import Any
 
 from graphroute.errors import ConfigError, RoutingError
+from graphroute.graph.identity import pin_for
 from graphroute.pillars.bandit import BanditPillar, Outcome
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
 from graphroute.providers.pool import ModelPool
@@ -192,11 +193,7 @@ class CascadeRouter(Router):
         return self.ladder
 
     def _pin(self, node: str | None) -> str | None:
-        while node:
-            if node in self.pins:
-                return self.pins[node]
-            node = node.rpartition(":")[0]
-        return None
+        return pin_for(self.pins, node)
 
     def _decide(self, request: RouteRequest, asked: Asked, started: float) -> CascadeDecision:
         signals = list(asked.signals)

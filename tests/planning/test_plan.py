@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from langchain_core.messages import HumanMessage
 
-from graphroute.errors import ConfigError
+from graphroute.errors import ConfigError, UnknownModelError
+from graphroute.pillars.base import RouteRequest
 from graphroute.planning import NodeDemand, RunState, Workflow, solve
 from graphroute.planning.calibration import cloud_thresholds, quantile_thresholds
+from graphroute.planning.live import pinned_demands
+from graphroute.planning.router import PlannedRouter
 from graphroute.planning.structure import Retry
 
 from .conftest import typical
@@ -108,3 +112,50 @@ def test_quantile_thresholds_send_the_requested_share_to_the_cloud() -> None:
     thresholds = quantile_thresholds(difficulties, {"solve": 0.3, "check": 0.0})
     assert thresholds["solve"] == pytest.approx(0.7)
     assert thresholds["check"] == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("budget", "pins", "hard", "easy", "success"),
+    [
+        # Unpinned, $22 buys one strong call, for "hard" (0.9 · 0.8). Pinning "easy" to strong
+        # spends $20 of it there, so "hard" must take the cheap model: 0.3 · 0.9.
+        (22.0, {"easy": "strong"}, "cheap", "strong", 0.3 * 0.9),
+        # $40 buys both strong calls; a pin to the cheap model gives its $18 back, unspent.
+        (40.0, {"hard": "cheap"}, "cheap", "strong", 0.3 * 0.9),
+    ],
+)
+def test_a_pinned_node_keeps_its_model_and_the_budget_is_spent_around_it(
+    two_models, budget, pins, hard, easy, success
+) -> None:
+    demands = pinned_demands(chain_demands(), pins, two_models)
+    plan = solve(Workflow.chain("hard", "easy"), demands, two_models, budget_usd=budget)
+    assert plan.slots[("hard", 0)].ladder.models == (hard,)
+    assert plan.slots[("easy", 0)].ladder.models == (easy,)
+    assert plan.expected_success == pytest.approx(success)
+    assert plan.expected_cost <= budget + 1e-9
+    assert plan.pins == pins
+    # Live, too, whatever the run knows: after a first step that surely failed, an unpinned
+    # "easy" would get the cheap model (see above); a pinned one keeps its pin.
+    doomed = RunState()
+    doomed.record("hard", 0.0)
+    for node, model in pins.items():
+        assert plan.decide(node, state=doomed).model == model
+
+
+def test_a_pin_to_a_model_outside_the_pool_is_named(two_models) -> None:
+    with pytest.raises(UnknownModelError, match=r"unknown model 'gpt-5'.*cheap, strong"):
+        pinned_demands(chain_demands(), {"easy": "gpt-5"}, two_models)
+
+
+def test_a_pin_inside_a_planned_subgraph_holds_for_that_node_only(two_models) -> None:
+    """The plan sees a subgraph as one node; a pin on one of its inner nodes is kept live."""
+    demands = {"report": typical("report", 0.8, 0.9)}
+    plan = solve(Workflow.chain("report"), demands, two_models, lam=1.0)  # success is worth $1: cheap
+    plan.pins = {"report:draft": "strong"}
+    router = PlannedRouter(plan)
+
+    def model_for(node: str) -> str:
+        return router.route(RouteRequest([HumanMessage("write it")], node=node)).model
+
+    assert model_for("report:draft") == "strong"
+    assert model_for("report:edit") == "cheap"

@@ -207,14 +207,48 @@ def test_a_rolling_budget_is_checked() -> None:
     assert "s3cret-pw" not in repr(shared) and "redis://:***@cache:6379/0" in repr(shared)
 
 
-def test_a_budget_says_it_does_not_use_the_pool_files_pins(provider, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
-    """A budget plans every node; pins in the pool file are set aside visibly, not silently."""
+def test_a_pool_files_pin_holds_under_a_budget_and_the_plan_spends_around_it(provider, tmp_path: Path) -> None:
+    """The budget affords one cloud call per run; the pin takes it, so every other call stays local."""
     pool = ModelPool.from_dict(
         {**local_and_cloud(provider).config.model_dump(), "routing": {"default": "local", "nodes": {"plan": "cloud"}}}
     )
+    budget, one_call = 0.008, pool["cloud"].cost(500, 100)  # one cloud call: $0.006
 
-    with caplog.at_level("WARNING", logger="graphroute.optimize"):
-        app = optimize(chain(), pool=pool, budget_usd=0.01, traces=tmp_path / "t.sqlite")
+    app = optimize(chain(), pool=pool, budget_usd=budget, traces=tmp_path / "t.sqlite", replan_every=None)
+    runs = []
+    for index in range(10):
+        app.invoke({"question": f"question {index}", "notes": []})
+        runs.append(app.last_run)
 
-    assert "plan = cloud" in caplog.text and "not used under a budget" in caplog.text
-    assert "pins are not used" in str(app.plan)
+    for run in runs:
+        models = {call.node: call.model for call in run.calls}
+        assert models == {"plan": "cloud", "solve": "local", "answer": "local"}
+        assert run.cost_usd <= budget + one_call
+    plan_call = next(call for call in runs[-1].calls if call.node == "plan")
+    assert plan_call.reason.startswith("pinned to cloud (kept under the budget); plan: ")
+    assert app.plan.slots[("plan", 0)].ladder.models == ("cloud",)
+    assert "pinned (kept whatever the budget; the plan spends the rest around them): plan = cloud" in str(app.plan)
+
+
+def test_a_routes_pin_keeps_a_node_local_when_the_budget_would_buy_it_the_cloud(provider, tmp_path: Path) -> None:
+    pool = local_and_cloud(provider)
+    generous = 0.1  # every call could go to the cloud
+
+    unpinned = optimize(chain(), pool=pool, budget_usd=generous, traces=tmp_path / "a.sqlite", replan_every=None)
+    unpinned.invoke({"question": "q", "notes": []})
+    pinned = optimize(
+        chain(),
+        pool=pool,
+        budget_usd=generous,
+        routes={"answer": "local"},
+        traces=tmp_path / "b.sqlite",
+        replan_every=None,
+    )
+    pinned.invoke({"question": "q", "notes": []})
+
+    assert {call.node: call.model for call in unpinned.last_run.calls}["answer"] == "cloud"
+    assert {call.node: call.model for call in pinned.last_run.calls} == {
+        "plan": "cloud",
+        "solve": "cloud",
+        "answer": "local",
+    }
