@@ -108,6 +108,12 @@ def test_the_cli_prints_the_plan_and_calibrated_thresholds(tmp_path: Path, monke
     assert "cloud when difficulty" in result.output
     result = CliRunner().invoke(cli, ["plan", target])
     assert result.exit_code == 1 and "--budget" in result.output
+    # The pool file's pins hold in the printed plan as they do in optimize().
+    pool_file = tmp_path / "graphroute.toml"
+    pool_file.write_text(pool_file.read_text() + '[routing.nodes]\nanswer = "cloud"\nelsewhere = "local"\n')
+    result = CliRunner().invoke(cli, ["plan", target, "--budget", "0.002"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "pinned (kept whatever the budget; the plan spends the rest around them): answer = cloud" in result.output
 
 
 def short_chain() -> StateGraph:
