@@ -102,6 +102,12 @@ def plan_app(
             "pinned (kept whatever the budget; the plan spends the rest around them): "
             + ", ".join(f"{node} = {model}" for node, model in sorted(pins.items()))
         )
+        pinned_cost = sum(s.calls * s.cost_usd for (node, _), s in plan.slots.items() if plan.pin_for(node))
+        if not plan.feasible and budget_usd is not None and pinned_cost > 0:
+            plan.notes.append(
+                f"the pinned nodes alone expect ${pinned_cost:.6f} per run: with these pins no plan keeps "
+                f"${budget_usd:.6f} per run (raise the budget or pin those nodes to cheaper models)"
+            )
     for part in workflow:
         if isinstance(part, Retry):
             plan.notes.append(

@@ -236,6 +236,18 @@ def test_a_pool_files_pin_holds_under_a_budget_and_the_plan_spends_around_it(pro
     assert "pinned (kept whatever the budget; the plan spends the rest around them): plan = cloud" in str(app.plan)
 
 
+def test_a_pin_that_alone_overspends_the_budget_is_named_and_still_kept(provider, tmp_path: Path) -> None:
+    pool = local_and_cloud(provider)
+    tiny = 0.001  # the cloud call the pin asks for costs about $0.006 (500 tokens in, 100 out)
+
+    app = optimize(chain(), pool=pool, budget_usd=tiny, routes={"solve": "cloud"}, traces=tmp_path / "t.sqlite")
+    app.invoke({"question": "q", "notes": []})
+
+    assert "NOT reachable" in str(app.plan)
+    assert "the pinned nodes alone expect $" in str(app.plan) and "raise the budget" in str(app.plan)
+    assert {call.node: call.model for call in app.last_run.calls}["solve"] == "cloud"
+
+
 def test_a_routes_pin_keeps_a_node_local_when_the_budget_would_buy_it_the_cloud(provider, tmp_path: Path) -> None:
     pool = local_and_cloud(provider)
     generous = 0.1  # every call could go to the cloud
