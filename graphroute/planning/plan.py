@@ -290,7 +290,7 @@ class Plan:
             rows.append(
                 {
                     "node": node if not attempt else f"{node} #{attempt}",
-                    "ladder": str(s.ladder),
+                    "ladder": f"{s.ladder} (pinned)" if self.pin_for(node) else str(s.ladder),
                     "calls": s.calls,
                     "cost_usd": s.calls * s.cost_usd,
                     "success": s.success,

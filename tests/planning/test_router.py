@@ -233,6 +233,7 @@ def test_a_pool_files_pin_holds_under_a_budget_and_the_plan_spends_around_it(pro
     plan_call = next(call for call in runs[-1].calls if call.node == "plan")
     assert plan_call.reason.startswith("pinned to cloud (kept under the budget); plan: ")
     assert app.plan.slots[("plan", 0)].ladder.models == ("cloud",)
+    assert [row["ladder"] for row in app.plan.rows() if row["node"] == "plan"] == ["cloud (pinned)"]
     assert "pinned (kept whatever the budget; the plan spends the rest around them): plan = cloud" in str(app.plan)
 
 
