@@ -8,7 +8,7 @@ success of sending every call to the best model. This script answers it for a st
 more than any run knows at its first call — the run's true task cluster — but nothing about
 single questions: per cluster, every assignment of pool models to the workflow's call slots
 (the same shapes and output tokens as ``workflows.py``) is scored with the models' mean
-success in that cluster, and plans may be mixed across runs (the lower convex hull). The
+success in that cluster, and plans may be mixed across runs (``curves.frontier``). The
 cheapest mix whose overall success reaches all-cloud's is the figure. A strategy whose
 per-question estimates only tell clusters apart cannot beat it; one that beats it is using
 what the questions say inside a cluster.
@@ -30,6 +30,7 @@ import numpy as np
 from workflows import ATTEMPTS, OUTPUT_TOKENS, QUORUMS
 
 from graphroute.evaluation.data import load_llmrouter_json
+from graphroute.planning.curves import frontier
 from graphroute.planning.pricing import TokenCounter
 
 Cost = Callable[[float], np.ndarray]  # a call's cost per model, given its output tokens
@@ -91,25 +92,6 @@ def critic_loop(accuracy: np.ndarray, cost: Cost) -> tuple[np.ndarray, np.ndarra
     return spend, success
 
 
-def lower_hull(spend: np.ndarray, success: np.ndarray) -> np.ndarray:
-    """The plans no mix of others beats: (cost, success) rows by rising cost."""
-    order = np.lexsort((-success, spend))
-    front: list[tuple[float, float]] = []
-    for c, s in zip(spend[order], success[order], strict=True):
-        if not front or s > front[-1][1] + 1e-12:
-            front.append((float(c), float(s)))
-    hull: list[tuple[float, float]] = []
-    for point in front:
-        while len(hull) >= 2:
-            (c1, s1), (c2, s2) = hull[-2], hull[-1]
-            if (s2 - s1) * (point[0] - c1) <= (point[1] - s1) * (c2 - c1):
-                hull.pop()
-            else:
-                break
-        hull.append(point)
-    return np.array(hull)
-
-
 def cheapest_mix(hulls: list[np.ndarray], shares: np.ndarray, target: float) -> float | None:
     """Least expected spend per run reaching ``target`` success (a fractional knapsack over hull steps)."""
     spend = float(sum(w * h[0, 0] for w, h in zip(shares, hulls, strict=True)))
@@ -162,7 +144,8 @@ def main() -> None:
             def cost(out: float, question: float = question) -> np.ndarray:
                 return np.asarray(question * input_price + out * output_price)
 
-            hulls.append(lower_hull(*plans(accuracy, cost)))
+            spend, success = plans(accuracy, cost)
+            hulls.append(np.array(frontier(list(zip(spend.tolist(), success.tolist(), strict=True)))))
 
             # All-cloud: the same workflow with a pool of the best model alone (one plan).
             def cloud_cost(out: float, cost: Cost = cost) -> np.ndarray:
