@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -111,14 +112,25 @@ def default_pool(target: str) -> Path | None:
     return next((folder / "graphroute.toml" for folder in folders if (folder / "graphroute.toml").is_file()), None)
 
 
-def _plan(entries: list[str]) -> dict[str, str]:
-    plan = {}
+def node_models(entries: list[str], nodes: Iterable[str], *, option: str) -> dict[str, str]:
+    """``node=model`` entries of a repeatable option, each node checked against the graph's.
+
+    A pin typed for a node the graph lacks is a mistake, not a no-op (as with optimize's routes=).
+    """
+    given = {}
     for entry in entries:
         node, separator, model = entry.partition("=")
         if not separator or not node or not model:
-            raise GraphInspectionError(f"--plan {entry!r}: write node=model, e.g. --plan plan=cloud")
-        plan[node] = model
-    return plan
+            raise GraphInspectionError(f"{option} {entry!r}: write node=model, e.g. {option} plan=cloud")
+        given[node] = model
+    known = pin_targets(nodes)
+    unknown = sorted(node for node in given if node not in known)
+    if unknown:
+        raise GraphInspectionError(
+            f"{option} names node(s) {', '.join(unknown)} that the graph does not have; "
+            f"its nodes are: {', '.join(sorted(known))}"
+        )
+    return given
 
 
 def inspect_command(
@@ -148,15 +160,7 @@ def inspect_command(
         graph = inspect(load_target(target))
         if graph.name == "LangGraph":  # LangGraph's default name says nothing: use the target's
             graph.name = target
-        given = _plan(plan or [])
-        # Like optimize's routes=: a pin typed here for a node the graph lacks is a mistake, not a no-op.
-        known = pin_targets(graph.nodes)
-        unknown = sorted(node for node in given if node not in known)
-        if unknown:
-            raise GraphInspectionError(
-                f"--plan names node(s) {', '.join(unknown)} that the graph does not have; "
-                f"its nodes are: {', '.join(sorted(known))}"
-            )
+        given = node_models(plan or [], graph.nodes, option="--plan")
         trace_path = traces or (str(default_trace_path()) if default_trace_path().exists() else None)
         pool = pool or default_pool(target)
         if pool is not None:

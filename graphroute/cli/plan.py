@@ -30,6 +30,10 @@ PoolOption = Annotated[Path | None, typer.Option(help="Pool TOML; default: graph
 TracesOption = Annotated[
     str | None, typer.Option(help="Trace database (path or postgresql:// URL) to learn the app's profile from.")
 ]
+PinOption = Annotated[
+    list[str] | None,
+    typer.Option("--pin", help="Keep a node on a model, node=model (repeatable); adds to the pool file's pins."),
+]
 
 
 def _console() -> Console:
@@ -46,11 +50,17 @@ def _checked_target(budget: float | None, share: float | None) -> None:
 
 
 def _solve(
-    target: str, pool: Path | None, traces: str | None, budget: float | None, share: float | None
+    target: str,
+    pool: Path | None,
+    traces: str | None,
+    budget: float | None,
+    share: float | None,
+    pins: list[str] | None = None,
 ) -> tuple[Plan, str]:
     """The plan, and which pool it was solved with (a path, or the built-in default)."""
-    from graphroute.cli.inspect import default_pool, load_target
-    from graphroute.planning.live import plan_app
+    from graphroute.cli.inspect import default_pool, load_target, node_models
+    from graphroute.graph.identity import node_ids
+    from graphroute.planning.live import plan_app, pool_pins
     from graphroute.providers.pool import ModelPool
     from graphroute.scaleout import open_existing_trace_store
 
@@ -58,17 +68,26 @@ def _solve(
     pool_path = pool or default_pool(target)
     model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
     store = open_existing_trace_store(traces) if traces else None
-    plan = plan_app(load_target(target), model_pool, budget_usd=budget, cloud_share=share, traces=store)
+    app = load_target(target)
+    given = node_models(pins or [], node_ids(app), option="--pin")
+    pinned = {**pool_pins(app, model_pool), **given}
+    plan = plan_app(app, model_pool, budget_usd=budget, cloud_share=share, traces=store, pins=pinned)
     used = str(pool_path) if pool_path else "the built-in default (no graphroute.toml here or beside the app)"
     return plan, used
 
 
 def _solve_or_exit(
-    console: Console, target: str, pool: Path | None, traces: str | None, budget: float | None, share: float | None
+    console: Console,
+    target: str,
+    pool: Path | None,
+    traces: str | None,
+    budget: float | None,
+    share: float | None,
+    pins: list[str] | None = None,
 ) -> Plan:
     """The plan, with the pool it used printed first; or our error in red and exit status 1 (never a traceback)."""
     try:
-        plan, used = _solve(target, pool, traces, budget, share)
+        plan, used = _solve(target, pool, traces, budget, share, pins)
     except GraphRouteError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
@@ -82,10 +101,11 @@ def plan_command(
     cloud_share: CloudShare = None,
     pool: PoolOption = None,
     traces: TracesOption = None,
+    pin: PinOption = None,
 ) -> None:
     """Print the plan: per node its ladder, thresholds, expected calls, cost and success."""
     console = _console()
-    plan = _solve_or_exit(console, target, pool, traces, budget, cloud_share)
+    plan = _solve_or_exit(console, target, pool, traces, budget, cloud_share, pin)
     table = Table(title=f"plan for {target}")
     for column in ("node", "calls/run", "cost/run $", "success", "value", "ladder (by difficulty)"):
         table.add_column(column, justify="left" if column in ("node", "ladder (by difficulty)") else "right")
@@ -110,10 +130,11 @@ def calibrate_command(
     cloud_share: CloudShare = None,
     pool: PoolOption = None,
     traces: TracesOption = None,
+    pin: PinOption = None,
 ) -> None:
     """Per node, the difficulty threshold from which calls go to a cloud model."""
     console = _console()
-    plan = _solve_or_exit(console, target, pool, traces, budget, cloud_share)
+    plan = _solve_or_exit(console, target, pool, traces, budget, cloud_share, pin)
     from graphroute.planning.calibration import cloud_thresholds
 
     table = Table(title=f"calibrated thresholds for {target}")

@@ -62,14 +62,12 @@ def plan_app(
     left on the other nodes.
     """
     from graphroute.graph import annotate, inspect
-    from graphroute.graph.identity import node_ids, pin_targets
 
     if budget_usd is None and cloud_share is None and lam is None:
         raise ConfigError("planning needs a target: budget_usd=... (USD per run) or cloud_share=...")
     graph = inspect(app)
     if pins is None:
-        targets = pin_targets(node_ids(app))
-        pins = {node: model for node, model in pool.routing.nodes.items() if node in targets}
+        pins = pool_pins(app, pool)
     store = traces
     if isinstance(traces, str | Path):
         from graphroute.traces.store import TraceStore
@@ -115,6 +113,14 @@ def plan_app(
                 "(assumed, or the most a traced run made: the loop's bound lives in its routing function)"
             )
     return plan
+
+
+def pool_pins(app: Any, pool: Any) -> dict[str, str]:
+    """The pool file's ``[routing.nodes]`` pins for the nodes ``app`` has (one file may serve several apps)."""
+    from graphroute.graph.identity import node_ids, pin_targets
+
+    targets = pin_targets(node_ids(app))
+    return {node: model for node, model in pool.routing.nodes.items() if node in targets}
 
 
 def pinned_demands(
