@@ -119,9 +119,7 @@ def plan_command(
             escape(str(row["ladder"])),
         )
     console.print(table)
-    console.print(escape(str(plan).splitlines()[-1 - len(plan.notes)]))
-    for note in plan.notes:
-        console.print(escape(note))
+    _print_summary(console, plan)
 
 
 def calibrate_command(
@@ -146,7 +144,14 @@ def calibrate_command(
             str(row["node"]), "never" if threshold is None else f"{threshold:.3f}", f"{row['cloud_share']:.0%}"
         )
     console.print(table)
+    _print_summary(console, plan)
+
+
+def _print_summary(console: Console, plan: Plan) -> None:
+    """The plan's expected cost, success and λ, then its notes (pins, loops, where profiles came from)."""
     console.print(escape(str(plan).splitlines()[-1 - len(plan.notes)]))
+    for note in plan.notes:
+        console.print(escape(note))
 
 
 def register(app: typer.Typer) -> None:

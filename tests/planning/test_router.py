@@ -118,6 +118,9 @@ def test_the_cli_prints_the_plan_and_calibrated_thresholds(tmp_path: Path, monke
     result = CliRunner().invoke(cli, ["plan", target, "--budget", "0.002", "--pin", "solve=cloud"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "around them): answer = cloud, solve = cloud" in result.output
+    result = CliRunner().invoke(cli, ["calibrate", target, "--budget", "0.002", "--pin", "solve=cloud"])
+    assert result.exit_code == 0, result.output
+    assert "answer = cloud, solve = cloud" in result.output  # calibrate shows the plan's notes too
     result = CliRunner().invoke(cli, ["calibrate", target, "--budget", "0.002", "--pin", "nowhere=cloud"])
     assert result.exit_code == 1 and "--pin names node(s) nowhere that the graph does not have" in result.output
     result = CliRunner().invoke(cli, ["plan", target, "--budget", "0.002", "--pin", "solve=gpt-5"])
