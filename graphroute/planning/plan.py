@@ -163,6 +163,7 @@ class Decision:
     estimates: np.ndarray
     evidence: np.ndarray
     allowed: np.ndarray | None = None  # models the run's failures left this call (None: any)
+    pinned: bool = False  # a pin chose the model: kept whatever the budget or the run's failures
 
 
 @dataclass
@@ -220,8 +221,13 @@ class Plan:
         difficulty: float | None = None,
         input_tokens: float | None = None,
         lam: float | None = None,
+        call_node: str | None = None,
     ) -> Decision:
-        """The model for the next call of ``node`` given what the run knows."""
+        """The model for the next call of ``node`` given what the run knows.
+
+        ``call_node``: the node that makes the call when it sits inside the planned ``node``
+        (``"report:draft"`` in ``"report"``), so a pin on it holds; default ``node``.
+        """
         lam = self.lam if lam is None else lam
         part = self.workflow.part(node)
         slot = part.slot_for(node, state) if part is not None else (node, 0)
@@ -242,7 +248,7 @@ class Plan:
         costs = self.prices.cost(tokens_in, bins.output_tokens if bins else 0.0)
         worth = worth_of(value, saving, lam)
         allowed = allowed_models(node, state.failures, costs)
-        pinned = self.pin_for(node)
+        pinned = self.pin_for(call_node or node)
         if pinned is not None:  # kept whatever the run saw: the plan spent around it
             index, allowed = self.prices.index(pinned), None
         elif allowed is None:
@@ -262,6 +268,7 @@ class Plan:
             success,
             likelihood,
             allowed,
+            pinned is not None,
         )
 
     def known_results(self, state: RunState, upcoming: str | None = None) -> list[tuple[int, bool]]:

@@ -169,11 +169,10 @@ class PlannedRouter(Router):
                 difficulty=difficulty,
                 input_tokens=self.tokens(request.text),
                 lam=lam,
+                call_node=request.node,
             )
             index = decision.index
-            pinned = self.plan.pin_for(request.node)
-            if pinned is not None:  # a pin is kept whatever the budget: the plan spent around it
-                index = self.plan.prices.index(pinned)
+            if decision.pinned:  # a pin is kept whatever the budget: the plan spent around it
                 if self.pacer is not None:
                     self.pacer.charge(float(decision.costs[index]))
             elif self.pacer is not None:
@@ -191,12 +190,12 @@ class PlannedRouter(Router):
             f"plan: {slot} value {decision.value:.2f}, worth ${decision.worth_usd:.3g}, "
             f"est. success {decision.estimates[index]:.2f} at ${decision.costs[index]:.2g}"
         )
-        if pinned is not None:
+        if decision.pinned:
             reason = f"pinned to {model} (kept under the budget); " + reason
         elif decision.allowed is not None:
             avoided = [name for name, ok in zip(self.plan.prices.models, decision.allowed, strict=True) if not ok]
             reason += f" (after failures in this run: not {', '.join(avoided)})"
-        if index != decision.index and pinned is None:
+        if index != decision.index:
             reason += f" (budget guard: {decision.model} would not fit)"
         return PlannedDecision(model=model, reason=reason, signals=signals, run=key, node=node, call=call)
 
