@@ -24,7 +24,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from graphroute.cache.layer import CacheLayer
 from graphroute.cache.stats import CacheStats
 from graphroute.errors import ConfigError, MissingAPIKeyError, UnknownModelError
-from graphroute.graph.identity import compiled_app, graph_identity, node_ids, pin_targets
+from graphroute.graph.identity import compiled_app, graph_identity, node_ids, pin_targets, pins_within
 from graphroute.pillars.bandit import BanditPillar
 from graphroute.pillars.base import Pillar
 from graphroute.planning.pacing import RollingBudget
@@ -319,7 +319,8 @@ def _pins_for(app: Any, pool: ModelPool, routes: Mapping[str, str] | None) -> di
     for node in routes or {}:
         if node not in known_nodes:
             raise ConfigError(f"routes= pins node {node!r}, which is not in the graph; its nodes are: {listing}")
-    absent = [node for node in pool.routing.nodes if node not in known_nodes]
+    file_pins = pins_within(pool.routing.nodes, known_nodes)
+    absent = [node for node in pool.routing.nodes if node not in file_pins]
     if absent:
         where = f" in {pool.source}" if pool.source else ""
         log.warning(
@@ -328,7 +329,6 @@ def _pins_for(app: Any, pool: ModelPool, routes: Mapping[str, str] | None) -> di
             ", ".join(f"[routing.nodes] {node}" for node in absent),
             listing,
         )
-    file_pins = {node: model for node, model in pool.routing.nodes.items() if node in known_nodes}
     return {**file_pins, **(routes or {})}
 
 

@@ -59,8 +59,8 @@ def _solve(
 ) -> tuple[Plan, str]:
     """The plan, and which pool it was solved with (a path, or the built-in default)."""
     from graphroute.cli.inspect import default_pool, load_target, node_models
-    from graphroute.graph.identity import node_ids
-    from graphroute.planning.live import plan_app, pool_pins
+    from graphroute.graph.identity import node_ids, pin_targets, pins_within
+    from graphroute.planning.live import plan_app
     from graphroute.providers.pool import ModelPool
     from graphroute.scaleout import open_existing_trace_store
 
@@ -69,8 +69,9 @@ def _solve(
     model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
     store = open_existing_trace_store(traces) if traces else None
     app = load_target(target)
-    given = node_models(pins or [], node_ids(app), option="--pin")
-    pinned = {**pool_pins(app, model_pool), **given}
+    nodes = node_ids(app)
+    given = node_models(pins or [], nodes, option="--pin")
+    pinned = {**pins_within(model_pool.routing.nodes, pin_targets(nodes)), **given}
     plan = plan_app(app, model_pool, budget_usd=budget, cloud_share=share, traces=store, pins=pinned)
     used = str(pool_path) if pool_path else "the built-in default (no graphroute.toml here or beside the app)"
     return plan, used

@@ -7,7 +7,7 @@ each other's entries, while the same graph keeps its identity across processes a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from graphroute.errors import GraphInspectionError
@@ -52,6 +52,12 @@ def pin_targets(node_ids: Iterable[str]) -> set[str]:
     covers every node inside it), without the START/END markers."""
     nodes = {str(node) for node in node_ids if str(node).rpartition(":")[2] not in ("__start__", "__end__")}
     return nodes | {node.rsplit(":", depth)[0] for node in nodes for depth in range(1, node.count(":") + 1)}
+
+
+def pins_within(pins: Mapping[str, str], targets: Collection[str]) -> dict[str, str]:
+    """The pins that name one of ``targets`` (an app's ``pin_targets``): one pool file may serve
+    several apps, and its pins for another app's nodes do not apply to this one."""
+    return {node: model for node, model in pins.items() if node in targets}
 
 
 def pin_for(pins: Mapping[str, str], node: str | None) -> str | None:

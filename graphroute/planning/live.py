@@ -57,17 +57,19 @@ def plan_app(
 
     ``quorums``: fan-out nodes whose run needs only some copies to succeed (``shape.py``).
     ``pins``: node → model that must serve that node's calls (a subgraph's name covers the
-    nodes inside it); default: the pool file's ``[routing.nodes]`` for the nodes this app has.
+    nodes inside it); default: the pool file's ``[routing.nodes]`` for the nodes this app has
+    (``graph.identity.pins_within``).
     A pin is kept whatever the budget: the plan counts its calls' cost and spends what is
     left on the other nodes.
     """
     from graphroute.graph import annotate, inspect
+    from graphroute.graph.identity import node_ids, pin_targets, pins_within
 
     if budget_usd is None and cloud_share is None and lam is None:
         raise ConfigError("planning needs a target: budget_usd=... (USD per run) or cloud_share=...")
     graph = inspect(app)
     if pins is None:
-        pins = pool_pins(app, pool)
+        pins = pins_within(pool.routing.nodes, pin_targets(node_ids(app)))
     store = traces
     if isinstance(traces, str | Path):
         from graphroute.traces.store import TraceStore
@@ -113,14 +115,6 @@ def plan_app(
                 "(assumed, or the most a traced run made: the loop's bound lives in its routing function)"
             )
     return plan
-
-
-def pool_pins(app: Any, pool: Any) -> dict[str, str]:
-    """The pool file's ``[routing.nodes]`` pins for the nodes ``app`` has (one file may serve several apps)."""
-    from graphroute.graph.identity import node_ids, pin_targets
-
-    targets = pin_targets(node_ids(app))
-    return {node: model for node, model in pool.routing.nodes.items() if node in targets}
 
 
 def pinned_demands(
