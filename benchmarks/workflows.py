@@ -22,14 +22,15 @@ The planner reads each workflow's shape from the compiled app as ``optimize`` do
 user's app (``graphroute.planning.shape``: steps, the retry loop); only the quorum (4 of 6)
 and the loop's bound (3 answers), rules inside the apps' functions, are declared.
 
-Each run is one task from one task cluster (drawn in proportion to the test split): every
-node's question is drawn from that cluster. Questions are split into train/test by question
-(seeded, 50/50); the success estimator and every plan are fitted on train only; runs use test
-questions only. Every strategy routes by the same estimates. By default the estimator is the
-semantic pillar's, as ``graphroute train`` fits it (``make_estimator()`` on ``training_encoder()``
-embeddings, fitted to the raw scores); ``--encoder {minilm,static}``, ``--estimator
-{knn,logistic}`` (``--knn-k N``) and ``--fit-to success`` (learn from full scores, the success
-the runs count, instead of partial credit) choose another one for the whole benchmark.
+Each run is one task from one task cluster (drawn in proportion to the test split): every node's
+question is drawn from that cluster. Questions are split into train/test by question (seeded,
+50/50); the success estimator and every plan are fitted on train only; runs use test questions
+only (those scored for every model: estimators learn from whatever was measured). Every strategy
+routes by the same estimates. By default the estimator is the semantic pillar's, as ``graphroute
+train`` fits it (``make_estimator()`` on ``training_encoder()`` embeddings, fitted to the raw
+scores); ``--encoder {minilm,static}``, ``--estimator {knn,logistic}`` (``--knn-k N``) and
+``--fit-to success`` (learn from full scores, the success the runs count, instead of partial
+credit) choose another one for the whole benchmark.
 
 Cost of a call: input tokens of the question (tiktoken cl100k_base) × input price + a fixed
 output-token count per node type (``OUTPUT_TOKENS``) × output price.
@@ -333,6 +334,8 @@ class Bench:
         order = rng.permutation(len(self.prompts))
         cut = round(len(order) * (1 - test_fraction))
         train, test = np.sort(order[:cut]), np.sort(order[cut:])
+        # Estimators learn from every measured score; runs need every model's outcome on a question.
+        test = test[~np.isnan(self.outcomes[test]).any(axis=1)]
         models = list(self.prices.models)
         estimates = np.zeros_like(self.outcomes)
         fitted = self.estimator().fit(self.embeddings[train], self.targets[train], models)
@@ -371,8 +374,8 @@ def run_seed(
     estimate_of = lambda request: lookup.get(request.last_user_text)  # noqa: E731
     local_cols = np.flatnonzero(bench.prices.local)
     difficulty = 1.0 - estimates[:, local_cols].mean(axis=1)  # the semantic pillar's difficulty
-    accuracy = bench.outcomes[train].mean(axis=0)
-    cloud_model = bench.prices.models[int(np.argmax(accuracy))]
+    accuracy = np.nanmean(bench.outcomes[train], axis=0)  # over each model's measured questions
+    cloud_model = bench.prices.models[int(np.nanargmax(accuracy))]
     local_model = bench.prices.models[int(local_cols[0])]  # columns are sorted cheapest first
     grid = bench.lam_grid(args.points)
     out: dict[str, dict[str, Any]] = {}

@@ -69,7 +69,15 @@ class NodeDemand:
         return cls(node, np.asarray(success, dtype=np.float64)[None, :], np.array([input_tokens]), output_tokens)
 
     def truth(self) -> np.ndarray:
-        return self.outcomes if self.outcomes is not None else self.estimates
+        """Per-model success of each sample call: the outcome where it was measured, else the estimate.
+
+        Outcome files often miss a few (question, model) scores; a NaN there would poison every
+        expectation the solver sums, so an unmeasured pair counts at what the plan believes.
+        """
+        if self.outcomes is None:
+            return self.estimates
+        outcomes = np.asarray(self.outcomes, dtype=np.float64)
+        return np.where(np.isnan(outcomes), self.estimates, outcomes)
 
     def only(self, rows: np.ndarray) -> NodeDemand:
         """The same node, restricted to some sample calls."""

@@ -14,7 +14,7 @@ from graphroute.planning.live import pinned_demands
 from graphroute.planning.router import PlannedRouter
 from graphroute.planning.structure import Retry
 
-from .conftest import typical
+from .conftest import MILLION, typical
 
 
 def chain_demands() -> dict[str, NodeDemand]:
@@ -159,3 +159,13 @@ def test_a_pin_inside_a_planned_subgraph_holds_for_that_node_only(two_models) ->
 
     assert model_for("report:draft") == "strong"
     assert model_for("report:edit") == "cheap"
+
+
+def test_an_unmeasured_outcome_counts_at_the_estimate(two_models) -> None:
+    # Two sample calls of "hard"; the strong model's outcome on the second was never measured.
+    estimates = np.array([[0.3, 0.9], [0.3, 0.8]])
+    outcomes = np.array([[0.0, 1.0], [0.0, np.nan]])
+    demand = NodeDemand("hard", estimates, np.full(2, MILLION), MILLION, outcomes=outcomes)
+    np.testing.assert_allclose(demand.truth(), [[0.0, 1.0], [0.0, 0.8]])
+    plan = solve(Workflow.chain("hard"), {"hard": demand}, two_models, budget_usd=25.0)
+    assert plan.expected_success == pytest.approx(0.9)  # (1 + 0.8) / 2, not NaN

@@ -1,0 +1,49 @@
+"""The workflow benchmark runs on an outcome file it has never seen, gaps included.
+
+A held-out file of the same format may name its task clusters differently, leave some
+(question, model) scores out or null, and score models ``models.json`` does not list. The
+benchmark must still pick all-cloud by measured accuracy, plan on finite expectations, and run
+only on questions every model was scored on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.traces.test_replay_workflow import DATA, load_benchmark
+
+pytestmark = pytest.mark.skipif(not (DATA / "train.json").exists(), reason="needs shared/data/llmrouter")
+
+
+def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: Path) -> None:
+    records = json.loads((DATA / "train.json").read_text(encoding="utf-8"))
+    names = {0: "reasoning", 1: "code", 2: "facts"}
+    subset = []
+    for cluster, name in names.items():
+        for i, record in enumerate([x for x in records if x["cluster_id"] == cluster][:100]):
+            scores = dict(record["scores"], **{"unlisted-model-13b": 1.0})
+            if i % 10 == 0:
+                del scores["gemma-2-9b-it"]  # the cheapest model, unmeasured on a tenth of the questions
+            if i % 10 == 5:
+                scores["llama-3.1-nemotron-51b-instruct"] = None
+            subset.append({"question": record["question"], "cluster_id": name, "scores": scores})
+    (tmp_path / "heldout.json").write_text(json.dumps(subset), encoding="utf-8")
+    out = tmp_path / "results.json"
+    code = load_benchmark().main([
+        "--outcomes", str(tmp_path / "heldout.json"), "--models", str(DATA / "models.json"),
+        "--seeds", "1", "--runs", "30", "--points", "3", "--workflows", "chain,critic_loop", "--json", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    document = json.loads(out.read_text(encoding="utf-8"))
+    for name in ("chain", "critic_loop"):
+        result = document["workflows"][name]
+        local, cloud = result["points"]["all_local"], result["points"]["all_cloud"]
+        assert cloud[0] > 3 * local[0]  # all-cloud is a cloud model, not the unmeasured cheap one
+        for curve in result["curves"].values():
+            assert all(math.isfinite(cost) and 0.0 <= success <= 1.0 for cost, success in curve)
+        assert math.isfinite(result["saving_vs_per_call"]) and math.isfinite(result["worst_ratio"])
+    assert document["meta"]["models_used"]["chain"]["all_local"] == "gemma-2-9b-it"
