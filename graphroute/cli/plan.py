@@ -49,34 +49,6 @@ def _checked_target(budget: float | None, share: float | None) -> None:
     check_targets(budget, share, budget_name="--budget", share_name="--cloud-share")
 
 
-def _solve(
-    target: str,
-    pool: Path | None,
-    traces: str | None,
-    budget: float | None,
-    share: float | None,
-    pins: list[str] | None = None,
-) -> tuple[Plan, str]:
-    """The plan, and which pool it was solved with (a path, or the built-in default)."""
-    from graphroute.cli.inspect import default_pool, load_target, node_models
-    from graphroute.graph.identity import node_ids, pin_targets, pins_within
-    from graphroute.planning.live import plan_app
-    from graphroute.providers.pool import ModelPool
-    from graphroute.scaleout import open_existing_trace_store
-
-    _checked_target(budget, share)
-    pool_path = pool or default_pool(target)
-    model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
-    store = open_existing_trace_store(traces) if traces else None
-    app = load_target(target)
-    nodes = node_ids(app)
-    given = node_models(pins or [], nodes, option="--pin")
-    pinned = {**pins_within(model_pool.routing.nodes, pin_targets(nodes)), **given}
-    plan = plan_app(app, model_pool, budget_usd=budget, cloud_share=share, traces=store, pins=pinned)
-    used = str(pool_path) if pool_path else "the built-in default (no graphroute.toml here or beside the app)"
-    return plan, used
-
-
 def _solve_or_exit(
     console: Console,
     target: str,
@@ -87,11 +59,26 @@ def _solve_or_exit(
     pins: list[str] | None = None,
 ) -> Plan:
     """The plan, with the pool it used printed first; or our error in red and exit status 1 (never a traceback)."""
+    from graphroute.cli.inspect import default_pool, load_target, node_models
+    from graphroute.graph.identity import node_ids, pin_targets, pins_within
+    from graphroute.planning.live import plan_app
+    from graphroute.providers.pool import ModelPool
+    from graphroute.scaleout import open_existing_trace_store
+
     try:
-        plan, used = _solve(target, pool, traces, budget, share, pins)
+        _checked_target(budget, share)
+        pool_path = pool or default_pool(target)
+        model_pool = ModelPool.from_toml(pool_path) if pool_path else ModelPool.default()
+        store = open_existing_trace_store(traces) if traces else None
+        app = load_target(target)
+        nodes = node_ids(app)
+        given = node_models(pins or [], nodes, option="--pin")
+        pinned = {**pins_within(model_pool.routing.nodes, pin_targets(nodes)), **given}
+        plan = plan_app(app, model_pool, budget_usd=budget, cloud_share=share, traces=store, pins=pinned)
     except GraphRouteError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
+    used = str(pool_path) if pool_path else "the built-in default (no graphroute.toml here or beside the app)"
     console.print(f"pool: {escape(used)}")
     return plan
 
