@@ -34,6 +34,21 @@ def test_a_failure_on_the_task_lowers_the_next_estimates_and_a_success_raises_th
     assert carry.adjust(np.array([0.5, 0.6]), []).tolist() == [0.5, 0.6]
 
 
+def test_several_known_results_are_weighed_together_not_multiplied() -> None:
+    estimates, outcomes, task = two_tasks()
+
+    carry = Carryover.fit(estimates, outcomes, task)
+
+    # A wrong answer (a hard task: 9 to 1) and a right verdict (an easy one: 9 to 1) cancel out:
+    # the next question is right half the time, as estimated. Multiplied, the two ratios say 0.59.
+    assert carry.ratio([(0, False), (1, True)]) == pytest.approx([1.0, 1.0], abs=0.08)
+    assert carry.wrong[0, 0] * carry.right[1, 0] == pytest.approx(0.59, abs=0.05)
+    # Two wrong answers: hard with probability 0.81 / 0.82, so the next is right 0.11 of the time.
+    assert carry.adjust(np.array([0.5, 0.5]), [(0, False), (1, False)]) == pytest.approx([0.11, 0.11], abs=0.03)
+    # The order the run saw them in does not matter, and a pattern is measured once.
+    assert carry.ratio([(1, True), (0, False)]) is carry.ratio([(0, False), (1, True)])
+
+
 def test_without_tasks_a_result_says_nothing_about_the_next_call() -> None:
     estimates, outcomes, _ = two_tasks()
 
