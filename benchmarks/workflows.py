@@ -110,8 +110,9 @@ QUESTIONS_PER_RUN = {
 WORKFLOWS = tuple(QUESTIONS_PER_RUN)
 LOCAL_MAX_BILLION = 20.0
 # Test runs per strategy setting per seed. A run's success is 0 or 1, so at 400 runs a point's
-# success carries ±0.01 of noise after 5 seeds — a seventh of critic_loop's whole success range —
-# and its saving moved by ±0.05 between settings; 1200 runs bring that to about ±0.02.
+# success carries ±0.01 of noise after 5 seeds — a seventh of critic_loop's whole success range,
+# enough to move its saving between 0.08 and 0.14 from one λ grid to another; 1200 runs cut the
+# noise by √3 (see RESULTS.md).
 RUNS = 1200
 # The success estimator every strategy shares (--encoder / --estimator): the library's default.
 DEFAULT_BENCH_ENCODER = next(alias for alias, full in ENCODER_ALIASES.items() if full == DEFAULT_ENCODER)
