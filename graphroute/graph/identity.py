@@ -7,7 +7,7 @@ each other's entries, while the same graph keeps its identity across processes a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 from typing import Any
 
 from graphroute.errors import GraphInspectionError
@@ -60,17 +60,30 @@ def pins_within(pins: Mapping[str, str], targets: Collection[str]) -> dict[str, 
     return {node: model for node, model in pins.items() if node in targets}
 
 
+def enclosing(node: str | None) -> Iterator[str]:
+    """``node`` and the subgraphs around it, innermost first: ``a:b:c``, ``a:b``, ``a``.
+
+    A node inside a subgraph is named ``parent:inner``, and whatever is set or recorded for a
+    subgraph covers the nodes inside it unless they have their own: lookups walk outwards.
+    """
+    while node:
+        yield node
+        node = node.rpartition(":")[0]
+
+
+def nearest(names: Container[str], node: str | None) -> str | None:
+    """The innermost of ``enclosing(node)`` that ``names`` holds; ``None`` when none is."""
+    return next((name for name in enclosing(node) if name in names), None)
+
+
 def pin_for(pins: Mapping[str, str], node: str | None) -> str | None:
     """The model ``pins`` give a call of ``node``: its own pin, else its nearest pinned parent's.
 
     A pin on ``"report"`` covers ``"report:draft"`` unless that node has its own: the most
     specific name wins, for every router that honours pins.
     """
-    while node:
-        if node in pins:
-            return pins[node]
-        node = node.rpartition(":")[0]
-    return None
+    name = nearest(pins, node)
+    return None if name is None else pins[name]
 
 
 def graph_identity(app: Any) -> str:

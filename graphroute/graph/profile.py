@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from graphroute.graph.identity import enclosing
 from graphroute.graph.inspect import PRIOR_SEND_WIDTH, Branch, Estimate, NodeKind, WorkflowGraph
 from graphroute.traces.store import CallRecord, NodeRunRecord, TraceStore
 
@@ -281,11 +282,7 @@ def learn(graph: WorkflowGraph, traces: TraceStore | Path | str) -> TraceStats:
 
 def _resolve(graph: WorkflowGraph, node: str | None) -> str | None:
     """A recorded node id as a graph node: itself, else its nearest enclosing subgraph."""
-    while node:
-        if node in graph and graph.kind(node) not in ("start", "end"):
-            return node
-        node = node.rpartition(":")[0]
-    return None
+    return next((name for name in enclosing(node) if name in graph and graph.kind(name) not in ("start", "end")), None)
 
 
 def _instances(graph: WorkflowGraph, records: list[NodeRunRecord]) -> Iterable[tuple[str, list[NodeRunRecord]]]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphroute.errors import ConfigError, UnknownModelError
-from graphroute.graph.identity import pin_for
+from graphroute.graph.identity import nearest, pin_for
 from graphroute.pillars.base import Pillar
 from graphroute.planning.carryover import Carryover
 from graphroute.planning.pacing import BudgetPacer, RollingBudget
@@ -156,9 +156,7 @@ def traced_carryover(
         return None, 0
     estimates, outcomes, runs = [], [], []
     for outcome in score_calls(store.calls(graph=graph), aimed):
-        call, node = outcome.call, outcome.call.node or ""
-        while node and node not in bins:
-            node = node.rpartition(":")[0]
+        call, node = outcome.call, nearest(bins, outcome.call.node) or ""
         if outcome.basis != "outcome" or outcome.score is None or not node or call.model not in prices.models:
             continue
         difficulty = recorded_difficulty(call)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from graphroute.graph.identity import nearest
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
 from graphroute.planning.failures import ANSWER, PROVIDER, RunFailure
 from graphroute.planning.pacing import BudgetPacer
@@ -111,10 +112,7 @@ class PlannedRouter(Router):
 
     def node_for(self, node: str | None) -> str:
         """The planned node a call belongs to: itself, else its nearest planned parent."""
-        name = node or ""
-        while name and name not in self.plan.bins:
-            name = name.rpartition(":")[0]
-        return name or (node or "")
+        return nearest(self.plan.bins, node) or (node or "")
 
     def state(self, key: str | None) -> RunState:
         if key is None:

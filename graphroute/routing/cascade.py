@@ -38,7 +38,7 @@ from functools import cached_property
 from typing import Any
 
 from graphroute.errors import ConfigError, RoutingError
-from graphroute.graph.identity import pin_for
+from graphroute.graph.identity import nearest, pin_for
 from graphroute.pillars.bandit import BanditPillar, Outcome
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
 from graphroute.providers.pool import ModelPool
@@ -186,11 +186,8 @@ class CascadeRouter(Router):
         return self._decide(request, await aask(self.pillars, request, self.exit_confidence), started)
 
     def ladder_for(self, node: str | None) -> Ladder:
-        while node:
-            if node in self.ladders:
-                return self.ladders[node]
-            node = node.rpartition(":")[0]
-        return self.ladder
+        name = nearest(self.ladders, node)
+        return self.ladder if name is None else self.ladders[name]
 
     def _pin(self, node: str | None) -> str | None:
         return pin_for(self.pins, node)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from graphroute.errors import UnknownModelError
+from graphroute.graph.identity import nearest
 from graphroute.pillars.base import RouteRequest
 from graphroute.routing.base import RouteDecision, Router
 
@@ -25,9 +26,7 @@ class StaticRouter(Router):
                     raise UnknownModelError(name, known)
 
     def route(self, request: RouteRequest) -> RouteDecision:
-        node = request.node
-        while node:
-            if node in self.nodes:
-                return RouteDecision(model=self.nodes[node], reason=f"node {node!r} is pinned to {self.nodes[node]!r}")
-            node = node.rpartition(":")[0]
+        node = nearest(self.nodes, request.node)
+        if node is not None:
+            return RouteDecision(model=self.nodes[node], reason=f"node {node!r} is pinned to {self.nodes[node]!r}")
         return RouteDecision(model=self.default, reason="default model")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from graphroute.errors import ConfigError
+from graphroute.graph.identity import enclosing
 from graphroute.traces.quality import HARD_FAILURES
 from graphroute.traces.records import CallRecord, FeedbackRecord, RunRecord
 from graphroute.traces.store import TraceStore
@@ -244,10 +245,9 @@ class OutcomeIndex:
             scores = self._by_hash.get((call.request_hash, model), [])
             if automatic and model != call.model:  # this call's own answer showed no failure: not borrowed
                 scores = scores + self._auto_by_hash.get((call.request_hash, model), [])
-        node = call.node
-        while not scores and node:
-            scores = self._by_node.get((call.run_id, node, model))
-            node = node.rpartition(":")[0]
+        if not scores:  # scored by node: the call's own, else the nearest subgraph around it
+            by_node = (self._by_node.get((call.run_id, node, model)) for node in enclosing(call.node))
+            scores = next(filter(None, by_node), None)
         return _mean(scores) if scores else None
 
 
