@@ -42,6 +42,13 @@ assignment), random (strong with probability s, else cheap), and the points all_
 model with the best mean success on train, every call), all_local (the cheapest local-tier
 model — 7–12B, every call) and oracle (cheapest correct model per call).
 
+The λ sweep: holistic and per_call start from the same geometric grid of ``--points`` settings;
+then, ``--refine`` times, a setting is added at the geometric midpoint of any two neighbouring
+settings whose seed-averaged costs differ by more than ``REFINE_GAP`` times — the same rule for
+both, every seed running every setting — so neither curve's hull has a chord where the other has
+points only because of where the grid fell. The settings are listed in the JSON's
+``meta.lambdas``.
+
 ``--traces DIR`` (optional) also writes seed 0's runs of every strategy setting for
 ``graphroute replay``: a trace database, an outcome file, a pool and the benchmark's own
 figures per setting (see ``workflow_traces.py``).
@@ -50,11 +57,13 @@ figures per setting (see ``workflow_traces.py``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import operator
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -115,6 +124,11 @@ LOCAL_MAX_BILLION = 20.0
 # noise by √3 (see RESULTS.md).
 RUNS = 1200
 # The success estimator every strategy shares (--encoder / --estimator): the library's default.
+# The λ-swept strategies, and how their shared λ list is refined: a setting is added between two
+# neighbours whose seed-averaged costs differ by more than REFINE_GAP×, REFINE_ROUNDS times.
+SWEPT = ("holistic", "per_call")
+REFINE_GAP = 1.25
+REFINE_ROUNDS = 2
 DEFAULT_BENCH_ENCODER = next(alias for alias, full in ENCODER_ALIASES.items() if full == DEFAULT_ENCODER)
 DEFAULT_BENCH_ESTIMATOR = DEFAULT_ESTIMATOR
 DEFAULT_FIT_TO = "score"
@@ -371,69 +385,130 @@ def oracle_lookup(bench: Bench) -> Any:
     return correct
 
 
-def run_seed(
-    bench: Bench, seed: int, args: argparse.Namespace, traces: TraceWriter | None = None
-) -> dict[str, dict[str, Any]]:
-    train, test, estimates = bench.split(seed, args.test_fraction)
-    lookup = {bench.prompts[q]: estimates[q] for q in test}
-    estimate_of = lambda request: lookup.get(request.last_user_text)  # noqa: E731
-    local_cols = np.flatnonzero(bench.prices.local)
-    difficulty = 1.0 - estimates[:, local_cols].mean(axis=1)  # the semantic pillar's difficulty
-    accuracy = np.nanmean(bench.outcomes[train], axis=0)  # over each model's measured questions
-    cloud_model = bench.prices.models[int(np.nanargmax(accuracy))]
-    local_model = bench.prices.models[int(local_cols[0])]  # columns are sorted cheapest first
-    grid = bench.lam_grid(args.points)
-    out: dict[str, dict[str, Any]] = {}
-    for name in bench.workflows:
-        rng = np.random.default_rng(10_000 + seed)
-        runs = compose_runs(name, test, bench.clusters, args.runs, rng)
-        app, coster = bench.apps[name], bench.coster[name]
-        demands = {
-            node: NodeDemand(
-                node,
-                estimates[train],
-                bench.tokens[train],
-                tokens,
-                outcomes=bench.targets[train],
-                difficulty=difficulty[train],
-                contexts=bench.clusters[train],
+class SeedSetup:
+    """One seed: its train/test split, the estimates fitted on train, and every workflow's test runs.
+
+    Every strategy setting of the seed is run on the same tasks (``runs``), so strategies differ
+    only in the models they pick.
+    """
+
+    def __init__(self, bench: Bench, seed: int, args: argparse.Namespace, traces: TraceWriter | None) -> None:
+        self.bench, self.seed, self.traces = bench, seed, traces
+        train, test, estimates = bench.split(seed, args.test_fraction)
+        lookup = {bench.prompts[q]: estimates[q] for q in test}
+        self.estimate_of = lambda request: lookup.get(request.last_user_text)
+        local_cols = np.flatnonzero(bench.prices.local)
+        difficulty = 1.0 - estimates[:, local_cols].mean(axis=1)  # the semantic pillar's difficulty
+        accuracy = np.nanmean(bench.outcomes[train], axis=0)  # over each model's measured questions
+        self.cloud_model = bench.prices.models[int(np.nanargmax(accuracy))]
+        self.local_model = bench.prices.models[int(local_cols[0])]  # columns are sorted cheapest first
+        # What a run's known results say about its next calls: learned on train, for every workflow.
+        self.carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
+        self.runs, self.demands = {}, {}
+        for name in bench.workflows:
+            self.runs[name] = compose_runs(name, test, bench.clusters, args.runs, np.random.default_rng(10_000 + seed))
+            self.demands[name] = {
+                node: NodeDemand(
+                    node,
+                    estimates[train],
+                    bench.tokens[train],
+                    tokens,
+                    outcomes=bench.targets[train],
+                    difficulty=difficulty[train],
+                    contexts=bench.clusters[train],
+                )
+                for node, tokens in OUTPUT_TOKENS[name].items()
+            }
+
+    def run(self, name: str, router: Any, label: str) -> tuple[float, float]:
+        """Cost and success of this seed's runs of ``name`` under ``router`` (traced as ``label``)."""
+        return run_strategy(self.bench.apps[name], name, router, self.runs[name], self.traces, label)
+
+    def swept(self, name: str, strategy: str, lam: float) -> Any:
+        """The router of a λ-swept strategy at one setting."""
+        if strategy == "holistic":
+            plan = solve(
+                self.bench.structures[name], self.demands[name], self.bench.prices, lam=lam, carryover=self.carry
             )
-            for node, tokens in OUTPUT_TOKENS[name].items()
-        }
-        structure = bench.structures[name]
-        carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
-        strategies = ("holistic", "per_call", "llmselector", "random")
-        curves_: dict[str, list[tuple[float, float]]] = {k: [] for k in strategies}
-        started = time.perf_counter()
-        for i, lam in enumerate(grid):
-            plan = solve(structure, demands, bench.prices, lam=float(lam), carryover=carry)
-            router = PlannedRouter(plan, estimates=estimate_of, tokens=bench.token_of)
-            curves_["holistic"].append(run_strategy(app, name, router, runs, traces, f"holistic@{i:02d}"))
-            per_call = PerCallRouter(coster, estimate_of, lam=float(lam))
-            curves_["per_call"].append(run_strategy(app, name, per_call, runs, traces, f"per_call@{i:02d}"))
+            return PlannedRouter(plan, estimates=self.estimate_of, tokens=self.bench.token_of)
+        return PerCallRouter(self.bench.coster[name], self.estimate_of, lam=lam)
+
+    def fixed(self, name: str, grid: np.ndarray) -> tuple[dict[str, list[tuple[float, float]]], dict[str, Any]]:
+        """The strategies not swept by the shared λ refinement: llmselector, random and the points."""
+        bench, coster = self.bench, self.bench.coster[name]
+        curves_: dict[str, list[tuple[float, float]]] = {"llmselector": [], "random": []}
         for i, lam in enumerate(grid[:: max(1, len(grid) // 8)]):
-            assignment = llmselector(structure, demands, bench.prices, lam=float(lam))
-            router = assignment_router(assignment, local_model)
-            curves_["llmselector"].append(run_strategy(app, name, router, runs, traces, f"llmselector@{i:02d}"))
+            assignment = llmselector(bench.structures[name], self.demands[name], bench.prices, lam=float(lam))
+            selector = assignment_router(assignment, self.local_model)
+            curves_["llmselector"].append(self.run(name, selector, f"llmselector@{i:02d}"))
         for share in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0):
-            router = RandomRouter(local_model, cloud_model, share=share, seed=seed)
-            curves_["random"].append(run_strategy(app, name, router, runs, traces, f"random@{share:.2f}"))
-        correct = oracle_lookup(bench)
+            coin = RandomRouter(self.local_model, self.cloud_model, share=share, seed=self.seed)
+            curves_["random"].append(self.run(name, coin, f"random@{share:.2f}"))
         points = {
-            "all_cloud": run_strategy(app, name, StaticRouter(cloud_model), runs, traces, "all_cloud"),
-            "all_local": run_strategy(app, name, StaticRouter(local_model), runs, traces, "all_local"),
-            "oracle": run_strategy(app, name, OracleRouter(coster, correct), runs, traces, "oracle"),
+            "all_cloud": self.run(name, StaticRouter(self.cloud_model), "all_cloud"),
+            "all_local": self.run(name, StaticRouter(self.local_model), "all_local"),
+            "oracle": self.run(name, OracleRouter(coster, oracle_lookup(bench)), "oracle"),
         }
-        out[name] = {
-            "curves": curves_,
-            "points": points,
-            "cloud_model": cloud_model,
-            "local_model": local_model,
-            "seconds": time.perf_counter() - started,
-        }
-        print(f"  seed {seed} {name}: {time.perf_counter() - started:.0f}s", flush=True)
-    if traces is not None:
-        traces.close(bench.outcomes, cloud_model=cloud_model, local_model=local_model, seed=seed)
+        return curves_, points
+
+
+def refinements(lams: Sequence[float], points: Sequence[Sequence[float]], *, gap: float = REFINE_GAP) -> list[float]:
+    """λ settings to add to a swept curve: the geometric midpoint of every two neighbouring
+    settings (by λ) whose costs differ by more than ``gap`` times.
+
+    A geometric λ grid wide enough for any pool leaves some stretches of a curve with no point;
+    there, the convex hull is a straight chord, and whichever strategy lacks a point in the
+    stretch looks worse than it is. Filling cost gaps, by the same rule for every swept
+    strategy, compares the strategies rather than where the grid happened to fall.
+    """
+    order = sorted(range(len(lams)), key=lambda i: lams[i])
+    added = []
+    for a, b in itertools.pairwise(order):
+        low, high = sorted((points[a][0], points[b][0]))
+        if high > gap * max(low, 1e-300):
+            added.append(float(np.sqrt(lams[a] * lams[b])))
+    return added
+
+
+def run_sweeps(bench: Bench, setups: list[SeedSetup], args: argparse.Namespace) -> list[dict[str, dict[str, Any]]]:
+    """Every strategy on every seed; the λ-swept ones on one λ list per workflow and strategy,
+    shared by the seeds (curves are averaged over seeds setting by setting) and refined where
+    the seed-averaged curve has a cost gap (``--refine`` rounds)."""
+    grid = bench.lam_grid(args.points)
+    out: list[dict[str, dict[str, Any]]] = [{} for _ in setups]
+    for name in bench.workflows:
+        started = time.perf_counter()
+        for setup, seed_out in zip(setups, out, strict=True):
+            curves_, points = setup.fixed(name, grid)
+            seed_out[name] = {
+                "curves": {"holistic": [], "per_call": [], **curves_},
+                "points": points,
+                "cloud_model": setup.cloud_model,
+                "local_model": setup.local_model,
+            }
+        lams: dict[str, list[float]] = {strategy: [] for strategy in SWEPT}
+        todo = {strategy: [float(lam) for lam in grid] for strategy in SWEPT}
+        for round_ in range(args.refine + 1):
+            for strategy, new in todo.items():
+                for lam in new:
+                    label = f"{strategy}@{len(lams[strategy]):02d}"
+                    for setup, seed_out in zip(setups, out, strict=True):
+                        point = setup.run(name, setup.swept(name, strategy, lam), label)
+                        seed_out[name]["curves"][strategy].append(point)
+                    lams[strategy].append(lam)
+            if round_ == args.refine:
+                break
+            todo = {
+                strategy: refinements(lams[strategy], mean_curve([s[name]["curves"][strategy] for s in out]))
+                for strategy in SWEPT
+            }
+        for seed_out in out:
+            seed_out[name]["lambdas"] = lams
+        print(
+            f"  {name}: {time.perf_counter() - started:.0f}s, λ settings "
+            + ", ".join(f"{strategy} {len(lams[strategy])}" for strategy in SWEPT),
+            flush=True,
+        )
     return out
 
 
@@ -447,7 +522,7 @@ def replan_problem(bench: Bench) -> tuple[Workflow, dict[str, NodeDemand], float
     workflow = Workflow(tuple(parts))
     demands = {}
     for node in workflow.nodes():
-        rows = rng.choice(train, 100, replace=False)
+        rows = rng.choice(train, 100, replace=len(train) < 100)  # a small outcome file: repeat questions
         demands[node] = NodeDemand(
             node,
             estimates[rows],
@@ -480,27 +555,28 @@ def solver_timing(bench: Bench, repeats: int = 9, solver: Any = solve) -> dict[s
     }
 
 
+def mean_curve(per_seed: Sequence[Sequence[tuple[float, float]]]) -> list[list[float]]:
+    """Seeds' curves of one strategy averaged setting by setting: [[cost, success], ...]."""
+    return [
+        [float(np.mean([curve[i][0] for curve in per_seed])), float(np.mean([curve[i][1] for curve in per_seed]))]
+        for i in range(len(per_seed[0]))
+    ]
+
+
 def summarise(per_seed: list[dict[str, dict[str, Any]]], name: str) -> dict[str, Any]:
-    """Curves and points averaged over seeds (same grid per seed), and the comparison figures."""
-
-    def mean(points: list[list[tuple[float, float]]]) -> list[list[float]]:
-        return [
-            [float(np.mean([p[i][0] for p in points])), float(np.mean([p[i][1] for p in points]))]
-            for i in range(len(points[0]))
-        ]
-
+    """Curves and points averaged over seeds (same settings per seed), and the comparison figures."""
     first = per_seed[0][name]
-    curve_set = {k: mean([s[name]["curves"][k] for s in per_seed]) for k in first["curves"]}
-    point_set = {k: mean([[s[name]["points"][k]] for s in per_seed])[0] for k in first["points"]}
+    curve_set = {k: mean_curve([s[name]["curves"][k] for s in per_seed]) for k in first["curves"]}
+    point_set = {k: mean_curve([[s[name]["points"][k]] for s in per_seed])[0] for k in first["points"]}
     floor = point_set["all_local"][1]
-    holistic = [tuple(p) for p in curve_set["holistic"]]
-    comparison = curves.compare(holistic, [tuple(p) for p in curve_set["per_call"]], floor=floor)
+    holistic = [(c, s) for c, s in curve_set["holistic"]]
+    comparison = curves.compare(holistic, [(c, s) for c, s in curve_set["per_call"]], floor=floor)
     return {
         "curves": curve_set,
         "points": point_set,
         "saving_vs_per_call": comparison["saving"],
         "worst_ratio": comparison["worst"],
-        "cost_to_match_all_cloud": curves.match_ratio(holistic, tuple(point_set["all_cloud"])),
+        "cost_to_match_all_cloud": curves.match_ratio(holistic, (point_set["all_cloud"][0], point_set["all_cloud"][1])),
         "_comparison": comparison,
     }
 
@@ -580,7 +656,13 @@ def main(argv: list[str] | None = None) -> int:
         default=RUNS,
         help="test runs per strategy setting per seed (fewer: faster, noisier figures)",
     )
-    parser.add_argument("--points", type=int, default=14, help="λ settings per swept strategy")
+    parser.add_argument("--points", type=int, default=14, help="λ settings per swept strategy before refining")
+    parser.add_argument(
+        "--refine",
+        type=int,
+        default=REFINE_ROUNDS,
+        help=f"rounds adding a λ setting wherever a swept curve's cost jumps more than {REFINE_GAP}× (0: none)",
+    )
     parser.add_argument("--test-fraction", type=float, default=0.5)
     parser.add_argument("--workflows", default="chain,map_reduce,critic_loop")
     parser.add_argument(
@@ -638,8 +720,11 @@ def main(argv: list[str] | None = None) -> int:
     traces = (
         TraceWriter(args.traces, bench.prompts, bench.tokens, bench.prices, bench.catalogue) if args.traces else None
     )
-    per_seed = [run_seed(bench, seed, args, traces if seed == 0 else None) for seed in range(args.seeds)]
+    setups = [SeedSetup(bench, seed, args, traces if seed == 0 else None) for seed in range(args.seeds)]
+    per_seed = run_sweeps(bench, setups, args)
     if traces is not None:
+        first = setups[0]
+        traces.close(bench.outcomes, cloud_model=first.cloud_model, local_model=first.local_model, seed=first.seed)
         print(
             f"traces of seed 0 written to {args.traces} (graphroute replay {args.traces / 'traces.sqlite'} "
             f"--pool {args.traces / 'pool.toml'} --outcomes {args.traces / 'outcomes.jsonl'} ...)",
@@ -652,6 +737,8 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds,
         "runs": args.runs,
         "points": args.points,
+        "refine": args.refine,
+        "lambdas": {name: per_seed[0][name]["lambdas"] for name in workflows},
         "test_fraction": args.test_fraction,
         "tokens": bench.token_method,
         "output_tokens": OUTPUT_TOKENS,
