@@ -49,6 +49,10 @@ both, every seed running every setting — so neither curve's hull has a chord w
 points only because of where the grid fell. The settings are listed in the JSON's
 ``meta.lambdas``.
 
+Strategy settings run on worker processes (``--jobs``, default one per core up to 8; forked, so
+every worker has the seeds' splits and estimators without rebuilding them). A setting's figures
+depend only on its seed and setting, so any number of jobs gives the same figures.
+
 ``--traces DIR`` (optional) also writes seed 0's runs of every strategy setting for
 ``graphroute replay``: a trace database, an outcome file, a pool and the benchmark's own
 figures per setting (see ``workflow_traces.py``).
@@ -59,11 +63,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import operator
+import os
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -127,6 +134,8 @@ RUNS = 1200
 # The λ-swept strategies, and how their shared λ list is refined: a setting is added between two
 # neighbours whose seed-averaged costs differ by more than REFINE_GAP×, REFINE_ROUNDS times.
 SWEPT = ("holistic", "per_call")
+# Worker processes by default: one per core, up to this many.
+MAX_JOBS = 8
 REFINE_GAP = 1.25
 REFINE_ROUNDS = 2
 DEFAULT_BENCH_ENCODER = next(alias for alias, full in ENCODER_ALIASES.items() if full == DEFAULT_ENCODER)
@@ -251,12 +260,16 @@ def compose_runs(name: str, rows: np.ndarray, clusters: np.ndarray, count: int, 
     return runs
 
 
+Runs = list[tuple[str, list[Call], bool]]
+"""A strategy setting's runs as traces record them: (run id, calls, end-to-end success) each."""
+
+
 def run_strategy(
-    app: Any, name: str, router: Any, runs: list, traces: TraceWriter | None = None, label: str = ""
-) -> tuple[float, float]:
-    """Mean cost and success of the runs under one router (recorded as ``name/label`` in ``traces``)."""
+    app: Any, name: str, router: Any, runs: list, *, keep: bool = False
+) -> tuple[tuple[float, float], Runs]:
+    """Mean cost and success of the runs under one router, and the runs themselves if ``keep``."""
     costs, wins = [], []
-    recorded: list[tuple[str, list[Call], bool]] = []
+    recorded: Runs = []
     for task in runs:
         run_id = uuid.uuid4().hex
         # One worker thread: the Send copies reach the router in the order the planner sent them,
@@ -268,10 +281,9 @@ def run_strategy(
             router.end_run(run_id, cost)
         costs.append(cost)
         wins.append(succeeded(name, out["calls"]))
-        recorded.append((run_id, out["calls"], wins[-1]))
-    if traces is not None:
-        traces.add(f"{name}/{label}", recorded, OUTPUT_TOKENS[name])
-    return float(np.mean(costs)), float(np.mean(wins))
+        if keep:
+            recorded.append((run_id, out["calls"], wins[-1]))
+    return (float(np.mean(costs)), float(np.mean(wins))), recorded
 
 
 def local_tier(models_path: Path, models: list[str]) -> list[str]:
@@ -392,8 +404,8 @@ class SeedSetup:
     only in the models they pick.
     """
 
-    def __init__(self, bench: Bench, seed: int, args: argparse.Namespace, traces: TraceWriter | None) -> None:
-        self.bench, self.seed, self.traces = bench, seed, traces
+    def __init__(self, bench: Bench, seed: int, args: argparse.Namespace) -> None:
+        self.bench, self.seed = bench, seed
         train, test, estimates = bench.split(seed, args.test_fraction)
         lookup = {bench.prompts[q]: estimates[q] for q in test}
         self.estimate_of = lambda request: lookup.get(request.last_user_text)
@@ -420,36 +432,68 @@ class SeedSetup:
                 for node, tokens in OUTPUT_TOKENS[name].items()
             }
 
-    def run(self, name: str, router: Any, label: str) -> tuple[float, float]:
-        """Cost and success of this seed's runs of ``name`` under ``router`` (traced as ``label``)."""
-        return run_strategy(self.bench.apps[name], name, router, self.runs[name], self.traces, label)
-
-    def swept(self, name: str, strategy: str, lam: float) -> Any:
-        """The router of a λ-swept strategy at one setting."""
+    def router(self, name: str, strategy: str, setting: float) -> Any:
+        """The router of one strategy setting: λ for the swept ones and llmselector, the cloud
+        share for random, nothing for the fixed points."""
+        bench = self.bench
         if strategy == "holistic":
-            plan = solve(
-                self.bench.structures[name], self.demands[name], self.bench.prices, lam=lam, carryover=self.carry
-            )
-            return PlannedRouter(plan, estimates=self.estimate_of, tokens=self.bench.token_of)
-        return PerCallRouter(self.bench.coster[name], self.estimate_of, lam=lam)
+            plan = solve(bench.structures[name], self.demands[name], bench.prices, lam=setting, carryover=self.carry)
+            return PlannedRouter(plan, estimates=self.estimate_of, tokens=bench.token_of)
+        if strategy == "per_call":
+            return PerCallRouter(bench.coster[name], self.estimate_of, lam=setting)
+        if strategy == "llmselector":
+            assignment = llmselector(bench.structures[name], self.demands[name], bench.prices, lam=setting)
+            return assignment_router(assignment, self.local_model)
+        if strategy == "random":
+            return RandomRouter(self.local_model, self.cloud_model, share=setting, seed=self.seed)
+        if strategy == "oracle":
+            return OracleRouter(bench.coster[name], oracle_lookup(bench))
+        return StaticRouter(self.cloud_model if strategy == "all_cloud" else self.local_model)
 
-    def fixed(self, name: str, grid: np.ndarray) -> tuple[dict[str, list[tuple[float, float]]], dict[str, Any]]:
-        """The strategies not swept by the shared λ refinement: llmselector, random and the points."""
-        bench, coster = self.bench, self.bench.coster[name]
-        curves_: dict[str, list[tuple[float, float]]] = {"llmselector": [], "random": []}
-        for i, lam in enumerate(grid[:: max(1, len(grid) // 8)]):
-            assignment = llmselector(bench.structures[name], self.demands[name], bench.prices, lam=float(lam))
-            selector = assignment_router(assignment, self.local_model)
-            curves_["llmselector"].append(self.run(name, selector, f"llmselector@{i:02d}"))
-        for share in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0):
-            coin = RandomRouter(self.local_model, self.cloud_model, share=share, seed=self.seed)
-            curves_["random"].append(self.run(name, coin, f"random@{share:.2f}"))
-        points = {
-            "all_cloud": self.run(name, StaticRouter(self.cloud_model), "all_cloud"),
-            "all_local": self.run(name, StaticRouter(self.local_model), "all_local"),
-            "oracle": self.run(name, OracleRouter(coster, oracle_lookup(bench)), "oracle"),
-        }
-        return curves_, points
+
+Task = tuple[int, str, str, float, str]
+"""One strategy setting on one seed: (seed's index, workflow, strategy, setting, trace label)."""
+
+# The seeds' setups, built before worker processes are forked, so that every worker has them.
+_SETUPS: list[SeedSetup] = []
+
+
+def run_task(task: Task, keep: bool = False) -> tuple[tuple[float, float], Runs]:
+    """A task's (cost, success), and its runs if ``keep`` (for ``--traces``)."""
+    index, name, strategy, setting, _ = task
+    setup = _SETUPS[index]
+    router = setup.router(name, strategy, setting)
+    return run_strategy(setup.bench.apps[name], name, router, setup.runs[name], keep=keep)
+
+
+class Tasks:
+    """Runs tasks here (``jobs`` = 1) or on forked worker processes; results in task order.
+
+    Every task's result depends only on its seed and setting (its router is built afresh and
+    its runs are fixed by the seed), so the figures are the same for any number of jobs.
+    """
+
+    def __init__(self, jobs: int, traces: TraceWriter | None) -> None:
+        self.traces = traces
+        self.pool: ProcessPoolExecutor | None = None
+        if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+            self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+
+    def run(self, tasks: list[Task]) -> list[tuple[float, float]]:
+        keeps = [self.traces is not None and task[0] == 0 for task in tasks]  # seed 0's runs are traced
+        if self.pool is None:
+            results = [run_task(task, keep) for task, keep in zip(tasks, keeps, strict=True)]
+        else:
+            results = list(self.pool.map(run_task, tasks, keeps))
+        for task, (_, recorded), keep in zip(tasks, results, keeps, strict=True):
+            if keep and self.traces is not None:
+                name = task[1]
+                self.traces.add(f"{name}/{task[4]}", recorded, OUTPUT_TOKENS[name])
+        return [point for point, _ in results]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
 
 
 def refinements(lams: Sequence[float], points: Sequence[Sequence[float]], *, gap: float = REFINE_GAP) -> list[float]:
@@ -470,32 +514,48 @@ def refinements(lams: Sequence[float], points: Sequence[Sequence[float]], *, gap
     return added
 
 
-def run_sweeps(bench: Bench, setups: list[SeedSetup], args: argparse.Namespace) -> list[dict[str, dict[str, Any]]]:
+FIXED_POINTS = ("all_cloud", "all_local", "oracle")
+RANDOM_SHARES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+
+
+def run_sweeps(
+    bench: Bench, setups: list[SeedSetup], args: argparse.Namespace, tasks: Tasks
+) -> list[dict[str, dict[str, Any]]]:
     """Every strategy on every seed; the λ-swept ones on one λ list per workflow and strategy,
     shared by the seeds (curves are averaged over seeds setting by setting) and refined where
     the seed-averaged curve has a cost gap (``--refine`` rounds)."""
-    grid = bench.lam_grid(args.points)
+    grid = [float(lam) for lam in bench.lam_grid(args.points)]
+    seeds = range(len(setups))
     out: list[dict[str, dict[str, Any]]] = [{} for _ in setups]
     for name in bench.workflows:
         started = time.perf_counter()
-        for setup, seed_out in zip(setups, out, strict=True):
-            curves_, points = setup.fixed(name, grid)
+        settings = [
+            ("llmselector", lam, f"llmselector@{i:02d}") for i, lam in enumerate(grid[:: max(1, len(grid) // 8)])
+        ]
+        settings += [("random", share, f"random@{share:.2f}") for share in RANDOM_SHARES]
+        settings += [(point, 0.0, point) for point in FIXED_POINTS]
+        batch = [(seed, name, strategy, setting, label) for strategy, setting, label in settings for seed in seeds]
+        for seed_out, setup in zip(out, setups, strict=True):
             seed_out[name] = {
-                "curves": {"holistic": [], "per_call": [], **curves_},
-                "points": points,
+                "curves": {"holistic": [], "per_call": [], "llmselector": [], "random": []},
+                "points": {},
                 "cloud_model": setup.cloud_model,
                 "local_model": setup.local_model,
             }
         lams: dict[str, list[float]] = {strategy: [] for strategy in SWEPT}
-        todo = {strategy: [float(lam) for lam in grid] for strategy in SWEPT}
+        todo = {strategy: grid for strategy in SWEPT}
         for round_ in range(args.refine + 1):
             for strategy, new in todo.items():
                 for lam in new:
                     label = f"{strategy}@{len(lams[strategy]):02d}"
-                    for setup, seed_out in zip(setups, out, strict=True):
-                        point = setup.run(name, setup.swept(name, strategy, lam), label)
-                        seed_out[name]["curves"][strategy].append(point)
+                    batch += [(seed, name, strategy, lam, label) for seed in seeds]
                     lams[strategy].append(lam)
+            for (seed, _, strategy, _, _), point in zip(batch, tasks.run(batch), strict=True):
+                if strategy in FIXED_POINTS:
+                    out[seed][name]["points"][strategy] = point
+                else:
+                    out[seed][name]["curves"][strategy].append(point)
+            batch = []
             if round_ == args.refine:
                 break
             todo = {
@@ -664,6 +724,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"rounds adding a λ setting wherever a swept curve's cost jumps more than {REFINE_GAP}× (0: none)",
     )
     parser.add_argument("--test-fraction", type=float, default=0.5)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(os.cpu_count() or 1, MAX_JOBS),
+        help="worker processes for the strategy settings (forked; 1: run here); the figures do not depend on it",
+    )
     parser.add_argument("--workflows", default="chain,map_reduce,critic_loop")
     parser.add_argument(
         "--traces",
@@ -690,6 +756,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.knn_k is not None and args.estimator != "knn":
         parser.error(f"--knn-k {args.knn_k} needs --estimator knn (got --estimator {args.estimator})")
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: use 1 (run here) or more worker processes")
     if args.knn_k is not None and args.knn_k < 1:
         parser.error(f"--knn-k {args.knn_k}: use a positive number of neighbours")
     workflows = [w.strip() for w in args.workflows.split(",") if w.strip()]
@@ -720,8 +788,14 @@ def main(argv: list[str] | None = None) -> int:
     traces = (
         TraceWriter(args.traces, bench.prompts, bench.tokens, bench.prices, bench.catalogue) if args.traces else None
     )
-    setups = [SeedSetup(bench, seed, args, traces if seed == 0 else None) for seed in range(args.seeds)]
-    per_seed = run_sweeps(bench, setups, args)
+    setups = [SeedSetup(bench, seed, args) for seed in range(args.seeds)]
+    _SETUPS[:] = setups  # before the workers fork
+    tasks = Tasks(args.jobs, traces)
+    try:
+        per_seed = run_sweeps(bench, setups, args, tasks)
+    finally:
+        tasks.close()
+        _SETUPS.clear()
     if traces is not None:
         first = setups[0]
         traces.close(bench.outcomes, cloud_model=first.cloud_model, local_model=first.local_model, seed=first.seed)
@@ -738,6 +812,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "points": args.points,
         "refine": args.refine,
+        "jobs": args.jobs,
         "lambdas": {name: per_seed[0][name]["lambdas"] for name in workflows},
         "test_fraction": args.test_fraction,
         "tokens": bench.token_method,

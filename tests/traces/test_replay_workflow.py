@@ -53,7 +53,7 @@ def benchmark_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     traces = base / "traces"
     code = load_benchmark().main([
         "--outcomes", str(base / "outcomes.json"), "--models", str(DATA / "models.json"),
-        "--seeds", "1", "--runs", "15", "--points", "3", "--workflows", ",".join(WORKFLOWS),
+        "--seeds", "1", "--runs", "15", "--points", "3", "--jobs", "1", "--workflows", ",".join(WORKFLOWS),
         "--json", str(base / "results.json"), "--traces", str(traces),
     ])  # fmt: skip
     assert code == 0

@@ -42,7 +42,7 @@ def test_every_swept_strategy_is_refined_by_the_same_rule(tmp_path: Path) -> Non
     out = tmp_path / "results.json"
     code = benchmark.main([
         "--outcomes", str(tmp_path / "outcomes.json"), "--models", str(DATA / "models.json"),
-        "--seeds", "2", "--runs", "20", "--points", "4", "--refine", "1", "--workflows", "critic_loop",
+        "--seeds", "2", "--runs", "20", "--points", "4", "--refine", "1", "--jobs", "1", "--workflows", "critic_loop",
         "--json", str(out),
     ])  # fmt: skip
     assert code == 0

@@ -35,7 +35,8 @@ def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: P
     out = tmp_path / "results.json"
     code = load_benchmark().main([
         "--outcomes", str(tmp_path / "heldout.json"), "--models", str(DATA / "models.json"),
-        "--seeds", "1", "--runs", "30", "--points", "3", "--workflows", "chain,critic_loop", "--json", str(out),
+        "--seeds", "1", "--runs", "30", "--points", "3", "--jobs", "1", "--workflows", "chain,critic_loop",
+        "--json", str(out),
     ])  # fmt: skip
     assert code == 0
     document = json.loads(out.read_text(encoding="utf-8"))
