@@ -11,7 +11,7 @@ export LLAMA_CPP_BUILD_JOBS ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-slow bench lint clean
+.PHONY: install demo test test-slow lint clean
 
 install: $(STAMP)
 
