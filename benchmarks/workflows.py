@@ -130,14 +130,14 @@ LOCAL_MAX_BILLION = 20.0
 # enough to move its saving between 0.08 and 0.14 from one λ grid to another; 1200 runs cut the
 # noise by √3 (see RESULTS.md).
 RUNS = 1200
-# The success estimator every strategy shares (--encoder / --estimator): the library's default.
 # The λ-swept strategies, and how their shared λ list is refined: a setting is added between two
 # neighbours whose seed-averaged costs differ by more than REFINE_GAP×, REFINE_ROUNDS times.
 SWEPT = ("holistic", "per_call")
-# Worker processes by default: one per core, up to this many.
-MAX_JOBS = 8
 REFINE_GAP = 1.25
 REFINE_ROUNDS = 2
+# Worker processes by default: one per core, up to this many.
+MAX_JOBS = 8
+# The success estimator every strategy shares (--encoder / --estimator): the library's default.
 DEFAULT_BENCH_ENCODER = next(alias for alias, full in ENCODER_ALIASES.items() if full == DEFAULT_ENCODER)
 DEFAULT_BENCH_ESTIMATOR = DEFAULT_ESTIMATOR
 DEFAULT_FIT_TO = "score"
