@@ -69,10 +69,13 @@ def test_thirty_percent_faults_lose_no_output_and_an_outage_heals(
     clock: CallClock, primary_and_backup: tuple[Faults, ScriptedProvider, ScriptedProvider]
 ) -> None:
     faults, primary, backup = primary_and_backup
+    # A hung reply ends at the client's timeout, in wall time; while a half-open circuit's probe
+    # hangs, every other question goes to the backup. A short timeout keeps that window small,
+    # so how much traffic it diverts hardly depends on the machine (2 s once left 488 of 1000).
     pool = ModelPool.from_dict(
         {
             "models": {
-                "primary": primary.pool_entry(timeout_s=2.0, max_retries=1, retry_delay_s=0.01, fallbacks=["backup"]),
+                "primary": primary.pool_entry(timeout_s=0.5, max_retries=1, retry_delay_s=0.01, fallbacks=["backup"]),
                 "backup": backup.pool_entry(),
             }
         }
@@ -84,7 +87,7 @@ def test_thirty_percent_faults_lose_no_output_and_an_outage_heals(
 
     assert len(answers) == 1000 and set(answers) <= {"primary", "backup"}  # 0 lost outputs
     assert faults.injected > 200  # the faults really happened (500, 429, hang, drop)
-    assert answers.count("primary") > 500
+    assert answers.count("primary") > 500, answers.count("primary")
     assert all(call.error is None for call in session.calls)
 
     # An outage: every call to the primary fails; its circuit must open within 10 failures.
