@@ -125,11 +125,14 @@ QUESTIONS_PER_RUN = {
 }
 WORKFLOWS = tuple(QUESTIONS_PER_RUN)
 LOCAL_MAX_BILLION = 20.0
-# Test runs per strategy setting per seed. A run's success is 0 or 1, so at 400 runs a point's
-# success carries ±0.01 of noise after 5 seeds — a seventh of critic_loop's whole success range,
-# enough to move its saving between 0.08 and 0.14 from one λ grid to another; 1200 runs cut the
-# noise by √3 (see RESULTS.md).
-RUNS = 1200
+# Test runs per strategy setting per seed, per workflow. A run's success is 0 or 1, so a point's
+# success carries a noise of about √(p(1 − p) / (runs · seeds)); the figures compare costs at equal
+# success, so what counts is that noise against the workflow's success range (all-local → best).
+# chain and map_reduce span ≈ 0.13, critic_loop only ≈ 0.08: at 1200 runs its low end, where cost
+# climbs ≈ 1,000 µ$ per unit of success, read a 0.002 success difference (a third of the noise)
+# as a 3.6 % cost ratio. critic_loop gets 3× the runs (√3 less noise, about the others' precision
+# relative to its range); its runs are the cheapest (2–6 calls). See RESULTS.md.
+RUNS = {"chain": 1200, "map_reduce": 1200, "critic_loop": 3600}
 # The λ-swept strategies, and how their shared λ list is refined: a setting is added between two
 # neighbours whose seed-averaged costs differ by more than REFINE_GAP×, REFINE_ROUNDS times.
 SWEPT = ("holistic", "per_call")
@@ -418,7 +421,8 @@ class SeedSetup:
         self.carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
         self.runs, self.demands = {}, {}
         for name in bench.workflows:
-            self.runs[name] = compose_runs(name, test, bench.clusters, args.runs, np.random.default_rng(10_000 + seed))
+            count = args.runs if args.runs is not None else RUNS[name]
+            self.runs[name] = compose_runs(name, test, bench.clusters, count, np.random.default_rng(10_000 + seed))
             self.demands[name] = {
                 node: NodeDemand(
                     node,
@@ -651,7 +655,8 @@ def seed_figures(per_seed: list[dict[str, dict[str, Any]]], name: str) -> list[d
 
 def print_table(results: dict[str, Any], meta: dict[str, Any]) -> None:
     print(
-        f"\nWorkflow benchmark — {meta['outcomes']} ({meta['seeds']} seeds × {meta['runs']} test runs per point; "
+        f"\nWorkflow benchmark — {meta['outcomes']} ({meta['seeds']} seeds; test runs per point: "
+        f"{', '.join(f'{k} {v}' for k, v in meta['runs'].items())}; "
         f"tokens: {meta['tokens']})"
     )
     header = f"{'workflow':<12} {'saving vs per-call':>19} {'worst ratio':>12} {'cost to match cloud':>20}"
@@ -713,8 +718,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runs",
         type=int,
-        default=RUNS,
-        help="test runs per strategy setting per seed (fewer: faster, noisier figures)",
+        help="test runs per strategy setting per seed, for every workflow (fewer: faster, noisier figures; "
+        f"default per workflow: {', '.join(f'{k} {v}' for k, v in RUNS.items())})",
     )
     parser.add_argument("--points", type=int, default=14, help="λ settings per swept strategy before refining")
     parser.add_argument(
@@ -809,7 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         "outcomes": str(args.outcomes),
         "models": str(args.models),
         "seeds": args.seeds,
-        "runs": args.runs,
+        "runs": {name: args.runs if args.runs is not None else RUNS[name] for name in workflows},
         "points": args.points,
         "refine": args.refine,
         "jobs": args.jobs,

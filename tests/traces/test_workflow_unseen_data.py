@@ -48,3 +48,11 @@ def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: P
             assert all(math.isfinite(cost) and 0.0 <= success <= 1.0 for cost, success in curve)
         assert math.isfinite(result["saving_vs_per_call"]) and math.isfinite(result["worst_ratio"])
     assert document["meta"]["models_used"]["chain"]["all_local"] == "gemma-2-9b-it"
+    assert document["meta"]["runs"] == {"chain": 30, "critic_loop": 30}  # --runs overrides every workflow's default
+
+
+def test_every_workflow_has_a_default_run_count() -> None:
+    bench = load_benchmark()
+    assert set(bench.RUNS) == set(bench.WORKFLOWS)
+    # critic_loop's success range is the narrowest, so it gets the most runs (see RUNS)
+    assert bench.RUNS["critic_loop"] == max(bench.RUNS.values())
