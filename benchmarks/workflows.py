@@ -400,6 +400,11 @@ def oracle_lookup(bench: Bench) -> Any:
     return correct
 
 
+def run_count(args: argparse.Namespace, name: str) -> int:
+    """Test runs per strategy setting per seed of one workflow: ``--runs`` if given, else ``RUNS``."""
+    return int(args.runs) if args.runs is not None else RUNS[name]
+
+
 class SeedSetup:
     """One seed: its train/test split, the estimates fitted on train, and every workflow's test runs.
 
@@ -421,7 +426,7 @@ class SeedSetup:
         self.carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
         self.runs, self.demands = {}, {}
         for name in bench.workflows:
-            count = args.runs if args.runs is not None else RUNS[name]
+            count = run_count(args, name)
             self.runs[name] = compose_runs(name, test, bench.clusters, count, np.random.default_rng(10_000 + seed))
             self.demands[name] = {
                 node: NodeDemand(
@@ -814,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         "outcomes": str(args.outcomes),
         "models": str(args.models),
         "seeds": args.seeds,
-        "runs": {name: args.runs if args.runs is not None else RUNS[name] for name in workflows},
+        "runs": {name: run_count(args, name) for name in workflows},
         "points": args.points,
         "refine": args.refine,
         "jobs": args.jobs,
