@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from graphroute.errors import GraphRouteError
+from graphroute.errors import ConfigError, GraphRouteError
 
 
 def train(
@@ -22,6 +22,15 @@ def train(
     more: Annotated[list[Path] | None, typer.Argument(help="More data paths (so `--data a b` works).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Router directory to write.")] = None,
     estimator: Annotated[str, typer.Option(help="knn or logistic.")] = "knn",
+    k: Annotated[int | None, typer.Option("--k", help="Neighbours for --estimator knn (default 100).")] = None,
+    fit_to: Annotated[
+        str,
+        typer.Option(
+            "--fit-to",
+            help="What the estimator learns: score (partial credit counts fractionally) or success "
+            "(a full score; what a plan's runs count).",
+        ),
+    ] = "score",
     encoder: Annotated[
         str, typer.Option(help="Sentence encoder: static (default, ~0.2 ms a prompt) or minilm (a transformer).")
     ] = "static",
@@ -49,11 +58,19 @@ def train(
             if not paths or out is None:
                 typer.echo("error: pass --data PATH... and --out DIR (or --default)", err=True)
                 raise typer.Exit(2)
+            if fit_to not in ("score", "success"):
+                raise ConfigError(f"--fit-to {fit_to!r}: use score or success")
+            if k is not None and (estimator != "knn" or k < 1):
+                raise ConfigError(f"--k {k}: needs --estimator knn and at least one neighbour")
             table = load_outcomes(paths)
+            if fit_to == "success":
+                table = table.successes()
             typer.echo(f"embedding {len(table)} prompts × {len(table.models)} models...", err=True)
+            params = {} if k is None else {"k": float(k)}
             router = train_router(
-                table, encoder=training_encoder(base=encoder), estimator=make_estimator(estimator), weak=weak
+                table, encoder=training_encoder(base=encoder), estimator=make_estimator(estimator, **params), weak=weak
             )
+            router.metadata["fitted_to"] = fit_to
             target = router.save(out)
     except GraphRouteError as error:
         typer.echo(f"error: {error}", err=True)

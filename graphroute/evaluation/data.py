@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,17 @@ from graphroute.errors import ConfigError
 CONTAMINATION_FILE = "contaminated_prompts.jsonl"
 _TRUE = {"true", "1", "1.0", "yes"}
 _FALSE = {"false", "0", "0.0", "no"}
+
+
+def full_success(outcomes: np.ndarray) -> np.ndarray:
+    """1 where a score is full, 0 where it is partial or wrong, nan where it was not measured.
+
+    Some outcome files give partial credit (LLMRouter: 2.6 % of its scores lie strictly between 0
+    and 1). A workflow's step either worked or did not, and a plan weighs P(full score): an
+    estimator fitted to partial credit learns a fraction of a success that no run counts.
+    """
+    outcomes = np.asarray(outcomes, dtype=np.float64)
+    return np.where(np.isnan(outcomes), np.nan, (outcomes == 1.0).astype(np.float64))
 
 
 @dataclass
@@ -69,6 +81,10 @@ class OutcomeTable:
             prices=self.prices,
             sources=list(self.sources),
         )
+
+    def successes(self) -> OutcomeTable:
+        """The same table with every score below full counted as a failure (``full_success``)."""
+        return dataclasses.replace(self, outcomes=full_success(self.outcomes))
 
     def accuracy(self) -> dict[str, float]:
         """Mean success per model over the rows where it was measured."""

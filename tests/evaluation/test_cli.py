@@ -59,6 +59,29 @@ def test_train_with_the_logistic_estimator(routellm_dir: Path, tmp_path: Path) -
     assert json.loads((tmp_path / "r" / "router.json").read_text(encoding="utf-8"))["estimator"] == "logistic"
 
 
+def test_train_a_planning_estimator_on_full_scores_with_few_neighbours(llmrouter_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "planning"
+    arguments = ["train", "--data", str(llmrouter_dir), "--out", str(out), "--estimator", "knn"]
+
+    trained = runner.invoke(app, [*arguments, "--k", "3", "--fit-to", "success"])
+
+    assert trained.exit_code == 0, trained.output
+    document = json.loads((out / "router.json").read_text(encoding="utf-8"))
+    assert document["fitted_to"] == "success"
+    assert json.loads((out / "estimator.json").read_text(encoding="utf-8"))["params"]["k"] == 3
+
+
+def test_train_refuses_options_that_do_not_fit_together(llmrouter_dir: Path, tmp_path: Path) -> None:
+    base = ["train", "--data", str(llmrouter_dir), "--out", str(tmp_path / "r")]
+
+    logistic_k = runner.invoke(app, [*base, "--estimator", "logistic", "--k", "5"])
+    partial = runner.invoke(app, [*base, "--fit-to", "partial"])
+
+    assert logistic_k.exit_code == 1 and "--k 5: needs --estimator knn" in logistic_k.output
+    assert partial.exit_code == 1 and "--fit-to 'partial': use score or success" in partial.output
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
 def test_score_reports_bad_lines_and_missing_routers(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "fine"}\n{"text": "no prompt key"}\n', encoding="utf-8")

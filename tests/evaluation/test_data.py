@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from graphroute.errors import ConfigError
-from graphroute.evaluation.data import load_llmrouter_json, load_outcomes, load_routellm_csv
+from graphroute.evaluation.data import (
+    OutcomeTable,
+    full_success,
+    load_llmrouter_json,
+    load_outcomes,
+    load_routellm_csv,
+)
 from graphroute.evaluation.training import reference_tiers
 
 from .conftest import FACTS, PUZZLES, STRONG, WEAK
@@ -56,3 +62,14 @@ def test_bad_input_names_the_file(tmp_path: Path) -> None:
         load_routellm_csv(flags)
     with pytest.raises(ConfigError, match="not found"):
         load_outcomes([tmp_path / "missing"])
+
+
+def test_partial_credit_counts_as_a_failure_when_fitting_to_success() -> None:
+    table = OutcomeTable(["a", "b", "c"], ["m"], np.array([[1.0], [0.5], [np.nan]]))
+
+    success = table.successes()
+
+    assert success.outcomes[:2, 0].tolist() == [1.0, 0.0]  # half a score is not half a success
+    assert np.isnan(success.outcomes[2, 0])  # an unmeasured cell stays unmeasured
+    assert table.outcomes[1, 0] == 0.5  # the original table is left as it was
+    assert full_success(np.array([0.0, 1.0, 0.999])).tolist() == [0.0, 1.0, 0.0]
