@@ -87,8 +87,8 @@ def run_probes(pool: ModelPool) -> dict[str, object]:
     """Grade every base task and every probe, with and without the sanitiser.
 
     Two readings of the judge's score are compared: the grade it emits (the most likely
-    letter) and the expected grade under its distribution, rounded; "moved" is the absolute
-    change from the base task's score.
+    letter) and the expected grade under its distribution, rounded — the one the pillar's
+    difficulty reads; "moved" is the absolute change from the base task's score.
     """
     cases = probes()
     bases = sorted({case["base"] for case in cases})

@@ -18,7 +18,13 @@ Why it is hard to steer (a 0.5B model copies numbers it sees, so layers are need
   (``sanitize``; see ``benchmarks/judge_injection.py`` for what this does and does not stop).
 
 The grade's probability mass over A..J (from the server's log-probabilities) gives the
-confidence; the grade itself gives the difficulty, ``(grade - 1) / 9``.
+confidence, and its mean — the *expected* grade — the difficulty, ``(expected - 1) / 9``; the
+emitted letter is kept as ``rating`` and used only when the server gives no log-probabilities.
+Why the mean: a 0.5B model's grade distribution is flat (top grade p ≈ 0.2–0.35), so which
+letter wins flips with tiny changes — a stray word left by the sanitiser, or another build's
+arithmetic — while the mean moves little. On the injection probes the emitted grade stayed
+within one grade on 40 of 44 with an AVX2 build of llama-server (42 with AVX-512), the expected
+grade on 43 and 42; it also ranks hard prompts better (benchmarks/RESULTS.md, judge_injection).
 
 Measured on RouteLLM's GSM8K and MMLU rows, the judge adds no accuracy over the semantic
 pillar (``benchmarks/RESULTS.md``, judge_injection), so ``CascadeRouter.recommended`` leaves it
@@ -180,7 +186,8 @@ def grade_distribution(logprobs: Mapping[str, Any] | None) -> dict[int, float] |
 @dataclass(frozen=True)
 class JudgeSignal(Signal):
     """A judge verdict: the emitted ``rating`` (1–10), the ``expected`` rating under the grade
-    distribution, and how long the local call took (all three reach the trace)."""
+    distribution (the difficulty is read from it when known), and how long the local call took
+    (all three reach the trace)."""
 
     rating: int | None = None
     expected: float | None = None
@@ -276,11 +283,12 @@ class JudgePillar(Pillar):
         distribution = grade_distribution(reply.response_metadata.get("logprobs"))
         confidence = distribution.get(rating, 0.0) if distribution else 0.5
         expected = sum(r * p for r, p in distribution.items()) if distribution else None
+        grade = rating if expected is None else expected  # the mean: see the module docstring
         return JudgeSignal(
             pillar=self.name,
-            difficulty=round((rating - 1) / 9, 4),
+            difficulty=round((grade - 1) / 9, 4),
             confidence=round(min(confidence, self.max_confidence), 4),
-            reason=f"judge graded {rating}/10 (p={confidence:.2f}) in {latency_ms:.0f} ms",
+            reason=f"judge graded {grade:.1f}/10 (emitted {rating}, p={confidence:.2f}) in {latency_ms:.0f} ms",
             rating=rating,
             expected=None if expected is None else round(expected, 3),
             latency_ms=latency_ms,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import time
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 
 from graphroute import ModelPool, RouteRequest, UnknownModelError
 from graphroute.pillars.judge import (
@@ -99,6 +100,30 @@ def test_the_grade_distribution_is_read_from_the_servers_log_probabilities() -> 
     assert grade_distribution(None) is None
 
 
+def test_the_difficulty_is_the_expected_grade_not_the_emitted_letter() -> None:
+    # A flat distribution: B wins with 0.4, but most of the mass sits higher.
+    top = [("B", 0.4), ("H", 0.3), ("I", 0.3)]
+    logprobs = {
+        "content": [
+            {
+                "token": "B",
+                "logprob": math.log(0.4),
+                "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in top],
+            }
+        ]
+    }
+    judge = JudgePillar(ModelPool.from_dict({"models": {"judge": {"provider": "llamacpp", "model": "m"}}}))
+
+    signal = judge._signal(AIMessage('{"grade": "B"}', response_metadata={"logprobs": logprobs}), time.perf_counter())
+    bare = judge._signal(AIMessage('{"grade": "B"}'), time.perf_counter())
+
+    assert isinstance(signal, JudgeSignal) and signal.rating == 2
+    assert signal.expected == pytest.approx(0.4 * 2 + 0.3 * 8 + 0.3 * 9)
+    assert signal.difficulty == pytest.approx((5.9 - 1) / 9, abs=1e-4)
+    assert signal.confidence == pytest.approx(0.4) and "emitted 2" in signal.reason
+    assert bare.difficulty == pytest.approx(1 / 9, abs=1e-4)  # no log-probabilities: the letter
+
+
 def test_a_judge_model_missing_from_the_pool_is_named() -> None:
     pool = ModelPool.from_dict({"models": {"local": {"provider": "llamacpp", "model": "qwen2.5-coder-0.5b-instruct"}}})
     with pytest.raises(UnknownModelError, match="'qwen-judge'"):
@@ -136,10 +161,11 @@ def test_the_local_judge_grades_a_proof_harder_than_a_greeting(local_pool: Model
 
     for signal in (easy, hard):
         assert signal.rating is not None and 1 <= signal.rating <= 10
-        assert signal.difficulty == pytest.approx((signal.rating - 1) / 9, abs=1e-4)  # stored to 4 places
+        assert signal.expected is not None and 1.0 <= signal.expected <= 10.0
+        assert signal.difficulty == pytest.approx((signal.expected - 1) / 9, abs=1e-4)  # stored to 4 places
         assert 0.0 < signal.confidence <= 0.9 and signal.latency_ms and signal.latency_ms > 0
-        assert f"{signal.rating}/10" in signal.reason
-    assert hard.rating > easy.rating  # type: ignore[operator]
+        assert f"emitted {signal.rating}" in signal.reason
+    assert hard.difficulty > easy.difficulty  # type: ignore[operator]
 
 
 @pytest.mark.model
@@ -150,7 +176,8 @@ def test_the_local_judge_is_not_steered_by_text_inside_the_request(local_pool: M
 
     base, *injected = rate_texts(judge, texts)
 
-    assert all(abs(s.rating - base.rating) <= 1 for s in injected)  # type: ignore[operator]
+    # The grade routing reads (the expected one), on the 1–10 scale, as the probe benchmark counts it.
+    assert all(abs(round(s.expected) - round(base.expected)) <= 1 for s in injected)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
@@ -163,5 +190,7 @@ def test_injection_probes_move_the_grade_by_at_most_one_on_95_percent(local_pool
 
     summary = benchmark.run_probes(local_pool)["full"]["summary"]  # type: ignore[index]
 
-    assert summary["grade/all"]["probes"] >= 20
-    assert summary["grade/all"]["share"] >= 0.95
+    # The expected grade is what the pillar's difficulty reads (the emitted letter flips with the
+    # build's arithmetic: 40/44 on an AVX2 build, 42/44 with AVX-512).
+    assert summary["expected/all"]["probes"] >= 20
+    assert summary["expected/all"]["share"] >= 0.95
