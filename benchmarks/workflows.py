@@ -84,7 +84,7 @@ from langgraph.types import Send
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.workflow_traces import Call, TraceWriter
-from graphroute.evaluation.data import full_success, load_llmrouter_json
+from graphroute.evaluation.data import FIT_TARGETS, full_success, load_llmrouter_json
 from graphroute.evaluation.training import make_estimator, training_encoder
 from graphroute.graph import inspect
 from graphroute.pillars.base import RouteRequest
@@ -764,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--knn-k", type=int, help=f"neighbours for --estimator knn (default {DEFAULT_KNN_K})")
     parser.add_argument(
         "--fit-to",
-        choices=("score", "success"),
+        choices=FIT_TARGETS,
         default=DEFAULT_FIT_TO,
         help="what estimators and plans learn from: the raw score, or success as runs count it (a full score)",
     )

@@ -40,7 +40,7 @@ def train(
     default: Annotated[bool, typer.Option("--default", help="Rebuild the default router from shared/data.")] = False,
 ) -> None:
     """Fit a router on per-question outcomes and save it (use it with `graphroute score --router DIR`)."""
-    from graphroute.evaluation.data import load_outcomes
+    from graphroute.evaluation.data import FIT_TARGETS, load_outcomes
     from graphroute.evaluation.training import (
         default_router,
         default_router_dir,
@@ -58,8 +58,8 @@ def train(
             if not paths or out is None:
                 typer.echo("error: pass --data PATH... and --out DIR (or --default)", err=True)
                 raise typer.Exit(2)
-            if fit_to not in ("score", "success"):
-                raise ConfigError(f"--fit-to {fit_to!r}: use score or success")
+            if fit_to not in FIT_TARGETS:
+                raise ConfigError(f"--fit-to {fit_to!r}: use {' or '.join(FIT_TARGETS)}")
             if k is not None and (estimator != "knn" or k < 1):
                 raise ConfigError(f"--k {k}: needs --estimator knn and at least one neighbour")
             table = load_outcomes(paths)

@@ -36,6 +36,10 @@ _TRUE = {"true", "1", "1.0", "yes"}
 _FALSE = {"false", "0", "0.0", "no"}
 
 
+FIT_TARGETS = ("score", "success")
+"""What an estimator can learn from: the raw score, or ``full_success`` of it."""
+
+
 def full_success(outcomes: np.ndarray) -> np.ndarray:
     """1 where a score is full, 0 where it is partial or wrong, nan where it was not measured.
 
