@@ -139,20 +139,29 @@ def optimal(estimates: np.ndarray, pool: np.ndarray, loop: Loop, worth: float) -
     return solver, critic
 
 
+def log_odds(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(clipped / (1 - clipped))
+
+
 def platt(scores: np.ndarray, outcomes: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """Logistic fit of outcomes on the estimates' log-odds (Newton steps): (slope, intercept)."""
-    x = np.log(np.clip(scores, 1e-4, 1 - 1e-4) / (1 - np.clip(scores, 1e-4, 1 - 1e-4)))
-    slope, intercept = 1.0, 0.0
+    """Logistic fit of outcomes on the estimates' log-odds (Newton steps): (slope, intercept).
+
+    Pulled towards the identity (slope 1, intercept 0) with the weight of one observation, so a
+    small cluster whose outcomes the estimates happen to separate gets a finite fit.
+    """
+    x = log_odds(scores)
+    params, identity = np.array([1.0, 0.0]), np.array([1.0, 0.0])
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(slope * x + intercept)))
-        gradient = np.array([np.sum((p - outcomes) * x), np.sum(p - outcomes)])
-        w = p * (1.0 - p) + 1e-9
-        hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-6 * np.eye(2)
+        p = 1.0 / (1.0 + np.exp(-np.clip(params[0] * x + params[1], -30.0, 30.0)))
+        gradient = np.array([np.sum((p - outcomes) * x), np.sum(p - outcomes)]) + (params - identity)
+        w = p * (1.0 - p)
+        hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + np.eye(2)
         step = np.linalg.solve(hessian, gradient)
-        slope, intercept = slope - step[0], intercept - step[1]
+        params = params - step
         if np.abs(step).max() < 1e-8:
             break
-    return slope, intercept
+    return float(params[0]), float(params[1])
 
 
 def by_cluster(
@@ -164,11 +173,10 @@ def by_cluster(
         fit_rows, rows = train[clusters[train] == label], test[clusters[test] == label]
         for j in range(estimates.shape[1]):
             measured = ~np.isnan(targets[fit_rows, j])
-            if measured.sum() < 2:
+            if not measured.any():
                 continue
             slope, intercept = platt(estimates[fit_rows, j][measured], targets[fit_rows, j][measured])
-            x = np.log(np.clip(estimates[rows, j], 1e-4, 1 - 1e-4) / (1 - np.clip(estimates[rows, j], 1e-4, 1 - 1e-4)))
-            out[rows, j] = 1.0 / (1.0 + np.exp(-(slope * x + intercept)))
+            out[rows, j] = 1.0 / (1.0 + np.exp(-(slope * log_odds(estimates[rows, j]) + intercept)))
     return out
 
 

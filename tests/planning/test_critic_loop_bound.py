@@ -120,3 +120,22 @@ def test_no_fixed_routing_table_beats_the_optimal_policy_where_the_estimates_are
             answer, judge = rng.integers(0, 3, (3, 4)), rng.integers(0, 3, (3, 4))
             table = (lambda a, q, t=answer: t[a, q], lambda a, q, _, t=judge: t[a, q])
             assert best >= objective(table, worth) - 1e-3
+
+
+def test_the_command_runs_on_a_file_with_gaps_and_a_lone_cluster(tmp_path: Path) -> None:
+    outcomes, models = outcome_files(tmp_path)
+    records = json.loads(outcomes.read_text(encoding="utf-8"))
+    del records[0]["scores"]["mid-9b"]  # unmeasured: estimators learn from the rest, runs skip it
+    records[1]["scores"]["big-70b"] = None
+    records.append({"question": "Question alone: count vowels.", "cluster_id": "solo", "scores": records[2]["scores"]})
+    outcomes.write_text(json.dumps(records), encoding="utf-8")
+    out = tmp_path / "bound.json"
+    args = ["--outcomes", str(outcomes), "--models", str(models), "--seeds", "2", "--runs", "40", "--json", str(out)]
+    assert bound.main(args) == 0
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    assert figures["meta"]["runs"] == 40
+    for label in bound.COMPARISONS:
+        assert np.isfinite(figures[label]["saving"]) and len(figures[label]["per_seed_saving"]) == 2
+    for curve in figures["curves"].values():
+        assert len(curve) == len(bound.WORTHS)
+        assert all(np.isfinite(cost) and 0.0 <= success <= 1.0 for cost, success in curve)
