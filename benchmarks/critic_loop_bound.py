@@ -180,10 +180,9 @@ def by_cluster(
     return out
 
 
-def seed_curves(bench: Bench, seed: int, runs: int, test_fraction: float) -> dict[str, Any]:
+def seed_curves(bench: Bench, loop: Loop, seed: int, runs: int, test_fraction: float) -> dict[str, Any]:
     """One seed: every policy's (cost, success) per worth, and the all-local point."""
     train, test, estimates = bench.split(seed, test_fraction)
-    loop = loop_of(bench)
     tasks = compose_runs(WORKFLOW, test, bench.clusters, runs, np.random.default_rng(10_000 + seed))
     solves = np.array([task["solve"] for task in tasks])
     critics = np.array([task["critic"] for task in tasks])
@@ -252,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     bench = Bench(args.outcomes, args.models, [WORKFLOW])
-    per_seed = [seed_curves(bench, seed, args.runs, args.test_fraction) for seed in range(args.seeds)]
+    loop = loop_of(bench)
+    per_seed = [seed_curves(bench, loop, seed, args.runs, args.test_fraction) for seed in range(args.seeds)]
     figures = summarise(per_seed)
     print(f"critic_loop, {args.seeds} seeds × {args.runs} runs, {bench.describe_estimator()}")
     print(f"{'policy (against per-call)':<42} {'saving':>7} {'worst':>7}  per seed")
