@@ -89,7 +89,7 @@ from graphroute.evaluation.training import make_estimator, training_encoder
 from graphroute.graph import inspect
 from graphroute.pillars.base import RouteRequest
 from graphroute.pillars.encoders import ENCODER_ALIASES
-from graphroute.pillars.semantic import ESTIMATORS
+from graphroute.pillars.semantic import BASE_KINDS, StackedSuccessEstimator
 from graphroute.planning import curves
 from graphroute.planning.baselines import (
     OracleRouter,
@@ -321,6 +321,7 @@ class Bench:
         estimator: str = DEFAULT_BENCH_ESTIMATOR,
         knn_k: int | None = None,
         fit_to: str = DEFAULT_FIT_TO,
+        stack: bool = False,
     ) -> None:
         table = load_llmrouter_json(outcomes, models)
         self.prompts = table.prompts
@@ -343,7 +344,7 @@ class Bench:
         # Shape and word-problem features appended as `graphroute train` does; only the base varies.
         encoder_ = training_encoder(base=encoder)
         self.encoder_name = encoder_.name
-        self.estimator_kind = estimator
+        self.estimator_kind, self.stack = estimator, stack
         neighbours = DEFAULT_KNN_K if knn_k is None else knn_k
         self.estimator_params: dict[str, float] = {"k": float(neighbours)} if estimator == "knn" else {}
         self.embeddings = encoder_.encode(self.prompts)
@@ -356,12 +357,14 @@ class Bench:
 
     def estimator(self) -> Any:
         """A fresh, unfitted success estimator of the chosen kind (the same for every strategy)."""
-        return make_estimator(self.estimator_kind, **self.estimator_params)
+        base = make_estimator(self.estimator_kind, **self.estimator_params)
+        return StackedSuccessEstimator.over(base) if self.stack else base
 
     def describe_estimator(self) -> str:
-        params = self.estimator().params()
+        params = make_estimator(self.estimator_kind, **self.estimator_params).params()
         shown = {k: v for k, v in params.items() if k in ("k", "l2")}
-        return f"{self.estimator_kind} {shown} on {self.encoder_name}, fitted to {self.fit_to}"
+        stacked = ", stacked" if self.stack else ""
+        return f"{self.estimator_kind} {shown}{stacked} on {self.encoder_name}, fitted to {self.fit_to}"
 
     def split(self, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Train/test rows by question, and estimates for every row from train-only estimators.
@@ -759,7 +762,12 @@ def main(argv: list[str] | None = None) -> int:
         help="sentence encoder under the success estimator (shape and word-problem features appended)",
     )
     parser.add_argument(
-        "--estimator", choices=sorted(ESTIMATORS), default=DEFAULT_BENCH_ESTIMATOR, help="success estimator kind"
+        "--estimator", choices=sorted(BASE_KINDS), default=DEFAULT_BENCH_ESTIMATOR, help="success estimator kind"
+    )
+    parser.add_argument(
+        "--stack",
+        action="store_true",
+        help="a second stage over the estimator: each model's success re-read from every model's estimate",
     )
     parser.add_argument("--knn-k", type=int, help=f"neighbours for --estimator knn (default {DEFAULT_KNN_K})")
     parser.add_argument(
@@ -788,6 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         estimator=args.estimator,
         knn_k=args.knn_k,
         fit_to=args.fit_to,
+        stack=args.stack,
     )
     print(
         f"{len(bench.prompts)} questions, {len(bench.prices)} models ({int(bench.prices.local.sum())} local); "

@@ -23,6 +23,14 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="Router directory to write.")] = None,
     estimator: Annotated[str, typer.Option(help="knn or logistic.")] = "knn",
     k: Annotated[int | None, typer.Option("--k", help="Neighbours for --estimator knn (default 100).")] = None,
+    stack: Annotated[
+        bool,
+        typer.Option(
+            "--stack",
+            help="Re-read each model's success from every model's estimate (a cross-fitted second stage; "
+            "worth it over knn, not over logistic).",
+        ),
+    ] = False,
     fit_to: Annotated[
         str,
         typer.Option(
@@ -48,6 +56,7 @@ def train(
         train_router,
         training_encoder,
     )
+    from graphroute.pillars.estimators import StackedSuccessEstimator
 
     try:
         if default:
@@ -67,8 +76,12 @@ def train(
                 table = table.successes()
             typer.echo(f"embedding {len(table)} prompts × {len(table.models)} models...", err=True)
             params = {} if k is None else {"k": float(k)}
+            base = make_estimator(estimator, **params)
             router = train_router(
-                table, encoder=training_encoder(base=encoder), estimator=make_estimator(estimator, **params), weak=weak
+                table,
+                encoder=training_encoder(base=encoder),
+                estimator=StackedSuccessEstimator.over(base) if stack else base,
+                weak=weak,
             )
             router.metadata["fitted_to"] = fit_to
             target = router.save(out)

@@ -42,7 +42,7 @@ from graphroute.pillars.encoders import (
     split_shape,
 )
 from graphroute.pillars.semantic import (
-    ESTIMATORS,
+    BASE_KINDS,
     ROUTER_FILE,
     KNNSuccessEstimator,
     LogisticSuccessEstimator,
@@ -73,8 +73,8 @@ def training_encoder(features: str = DEFAULT_ROUTER[1], *, base: str = DEFAULT_E
 
 def make_estimator(kind: str = DEFAULT_ESTIMATOR, **params: float) -> SuccessEstimator:
     """An unfitted estimator by name (``knn`` or ``logistic``) with the tuned defaults."""
-    if kind not in ESTIMATORS:
-        raise ConfigError(f"unknown estimator {kind!r}; use one of: {', '.join(ESTIMATORS)}")
+    if kind not in BASE_KINDS:
+        raise ConfigError(f"unknown estimator {kind!r}; use one of: {', '.join(BASE_KINDS)}")
     merged = {**DEFAULT_PARAMS.get(kind, {}), **params}
     if kind == KNNSuccessEstimator.kind:
         return KNNSuccessEstimator(

@@ -42,11 +42,13 @@ import numpy as np
 from graphroute.pillars.base import Pillar, RouteRequest, Signal
 from graphroute.pillars.encoders import Encoder
 from graphroute.pillars.estimators import (
+    BASE_KINDS,
     ESTIMATOR_ARRAYS,
     ESTIMATOR_FILE,
     ESTIMATORS,
     KNNSuccessEstimator,
     LogisticSuccessEstimator,
+    StackedSuccessEstimator,
     SuccessEstimator,
     load_estimator,
 )
@@ -65,6 +67,7 @@ from graphroute.pillars.semantic_router import (
 )
 
 __all__ = [
+    "BASE_KINDS",
     "COVERAGE_BOUNDS",
     "COVERAGE_HIGH",
     "COVERAGE_LOW",
@@ -81,6 +84,7 @@ __all__ = [
     "LogisticSuccessEstimator",
     "SemanticPillar",
     "SemanticRouter",
+    "StackedSuccessEstimator",
     "SuccessEstimator",
     "load_estimator",
     "resolve_router",

@@ -71,6 +71,24 @@ def test_train_a_planning_estimator_on_full_scores_with_few_neighbours(llmrouter
     assert json.loads((out / "estimator.json").read_text(encoding="utf-8"))["params"]["k"] == 3
 
 
+def test_train_a_stacked_router_and_score_with_it(routellm_dir: Path, llmrouter_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stacked"
+    data = ["--data", str(routellm_dir), str(llmrouter_dir)]
+
+    trained = runner.invoke(app, ["train", *data, "--out", str(out), "--estimator", "knn", "--k", "5", "--stack"])
+
+    assert trained.exit_code == 0, trained.output
+    saved = json.loads((out / "estimator.json").read_text(encoding="utf-8"))
+    assert saved["kind"] == "stacked" and saved["params"]["base"] == "knn" and saved["params"]["base_params"]["k"] == 5
+    prompts = write_prompts(tmp_path / "prompts.jsonl", UNSEEN)
+    scored = runner.invoke(
+        app, ["score", "--router", str(out), "--input", str(prompts), "--output", str(tmp_path / "s.jsonl")]
+    )
+    assert scored.exit_code == 0, scored.output
+    scores = read_scores(tmp_path / "s.jsonl")
+    assert scores[1] > scores[0] and scores[1] > scores[2]  # the word problem still needs the stronger model
+
+
 def test_train_refuses_options_that_do_not_fit_together(llmrouter_dir: Path, tmp_path: Path) -> None:
     base = ["train", "--data", str(llmrouter_dir), "--out", str(tmp_path / "r")]
 
