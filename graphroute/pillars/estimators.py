@@ -214,7 +214,7 @@ class StackedSuccessEstimator(SuccessEstimator):
     (``folds``-fold cross-fitting, so it learns how the base errs on questions it has not seen)
     and shrunk hard (``shrink`` per training row), pools that shared signal and keeps only the
     gaps the data supports. On LLMRouter's outcomes it made per-call routing of a four-step
-    chain ≈ 11 % cheaper at equal success with a kNN base, and dearer with the logistic one,
+    chain 11–12 % cheaper at equal success with a kNN base, and dearer with the logistic one,
     which is already a smooth function of the embedding (benchmarks/RESULTS.md, "workflows").
     """
 
