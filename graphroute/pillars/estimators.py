@@ -215,7 +215,8 @@ class StackedSuccessEstimator(SuccessEstimator):
     and shrunk hard (``shrink`` per training row), pools that shared signal and keeps only the
     gaps the data supports. On LLMRouter's outcomes it made per-call routing of a four-step
     chain 11–12 % cheaper at equal success with a kNN base, and dearer with the logistic one,
-    which is already a smooth function of the embedding (benchmarks/RESULTS.md, "workflows").
+    which is already a smooth function of the embedding; with two models (RouteLLM's data) there
+    is little to pool and it is no gain (benchmarks/RESULTS.md, "workflows").
     """
 
     kind = "stacked"
