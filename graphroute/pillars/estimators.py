@@ -230,7 +230,7 @@ class StackedSuccessEstimator(SuccessEstimator):
         folds: int = 5,
         seed: int = 0,
     ) -> None:
-        if base not in ESTIMATORS or base == self.kind:
+        if base not in BASE_KINDS:
             raise ConfigError(f"stacked estimator: base {base!r} is not one of {', '.join(BASE_KINDS)}")
         if folds < 2:
             raise ConfigError(f"stacked estimator: folds={folds}; cross-fitting needs at least 2")
