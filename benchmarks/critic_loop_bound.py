@@ -1,7 +1,8 @@
 """How much any plan could save over per-call routing on critic_loop, given the estimates.
 
-``python benchmarks/critic_loop_bound.py --outcomes PATH --models PATH [--seeds 5] [--runs N] [--json OUT]``
-(the workflow benchmark's data files; any file of that format).
+``python benchmarks/critic_loop_bound.py --outcomes PATH --models PATH [--seeds 5] [--runs N] [--json OUT]
+[--no-stack]`` (the workflow benchmark's data files; any file of that format; its estimates, stacked
+by default — ``--no-stack`` for the plain kNN).
 
 The workflow benchmark's critic_loop goal is a saving of ≥ 0.30 over per-call routing at equal
 success. This script asks how much saving the estimates leave on the table for *any* policy, by
@@ -42,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.workflows import ATTEMPTS, RUNS, Bench, compose_runs, mean_curve
+from benchmarks.workflows import ATTEMPTS, DEFAULT_STACK, RUNS, Bench, compose_runs, mean_curve
 from graphroute.evaluation.data import full_success
 from graphroute.planning import curves
 from graphroute.planning.plan import choose
@@ -248,9 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=RUNS[WORKFLOW], help="test runs per seed (the benchmark's)")
     parser.add_argument("--test-fraction", type=float, default=0.5)
     parser.add_argument("--json", type=Path, help="where to write the figures")
+    parser.add_argument(
+        "--stack",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_STACK,
+        help="the benchmark's stacked estimates (--no-stack: its plain kNN)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    bench = Bench(args.outcomes, args.models, [WORKFLOW])
+    bench = Bench(args.outcomes, args.models, [WORKFLOW], stack=args.stack)
     loop = loop_of(bench)
     per_seed = [seed_curves(bench, loop, seed, args.runs, args.test_fraction) for seed in range(args.seeds)]
     figures = summarise(per_seed)

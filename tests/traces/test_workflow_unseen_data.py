@@ -49,8 +49,9 @@ def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: P
         assert math.isfinite(result["saving_vs_per_call"]) and math.isfinite(result["worst_ratio"])
     assert document["meta"]["models_used"]["chain"]["all_local"] == "gemma-2-9b-it"
     assert document["meta"]["runs"] == {"chain": 30, "critic_loop": 30}  # --runs overrides every workflow's default
-    # The default estimates: kNN (30 neighbours) on MiniLM, fitted to full scores (see DEFAULT_KNN_K).
-    assert document["meta"]["estimator"] == "knn {'k': 30} on all-MiniLM-L6-v2+shape2, fitted to success"
+    # The default estimates: kNN (30 neighbours) on MiniLM under the stacked stage, fitted to full
+    # scores (see DEFAULT_STACK).
+    assert document["meta"]["estimator"] == "knn {'k': 30}, stacked on all-MiniLM-L6-v2+shape2, fitted to success"
 
 
 def test_every_workflow_has_a_default_run_count() -> None:
