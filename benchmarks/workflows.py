@@ -67,6 +67,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import multiprocessing
 import operator
 import os
@@ -156,6 +157,8 @@ DEFAULT_BENCH_ESTIMATOR = "knn"
 DEFAULT_KNN_K = 30
 DEFAULT_FIT_TO = "success"
 DEFAULT_STACK = True
+# Cross-fitting folds of the training split's estimates (what the planner learns from).
+FOLDS = 5
 
 
 class RunState(TypedDict, total=False):
@@ -352,6 +355,7 @@ class Bench:
         encoder_ = training_encoder(base=encoder)
         self.encoder_name = encoder_.name
         self.estimator_kind, self.stack = estimator, stack
+        self.unstacked_seeds: list[int] = []  # seeds whose training split was too small to stack
         neighbours = DEFAULT_KNN_K if knn_k is None else knn_k
         self.estimator_params: dict[str, float] = {"k": float(neighbours)} if estimator == "knn" else {}
         self.embeddings = encoder_.encode(self.prompts)
@@ -362,10 +366,19 @@ class Bench:
         self.apps = {name: build_graph(name, self.harness[name]) for name in workflows}
         self.structures = {name: structure_of(name, self.apps[name]) for name in workflows}
 
-    def estimator(self) -> Any:
+    def estimator(self, *, stack: bool | None = None) -> Any:
         """A fresh, unfitted success estimator of the chosen kind (the same for every strategy)."""
         base = make_estimator(self.estimator_kind, **self.estimator_params)
-        return StackedSuccessEstimator.over(base) if self.stack else base
+        return StackedSuccessEstimator.over(base) if (self.stack if stack is None else stack) else base
+
+    def stacks(self, train_rows: int) -> bool:
+        """Whether a split with ``train_rows`` training questions gets the stacked stage.
+
+        The smallest fit of a split is a cross-fitting fold's (four fifths of train); below the
+        stage's minimum the split gets the plain estimates, so a tiny outcome file still runs.
+        """
+        smallest = train_rows - math.ceil(train_rows / FOLDS)
+        return self.stack and smallest >= self.estimator(stack=True).min_rows
 
     def describe_estimator(self) -> str:
         params = make_estimator(self.estimator_kind, **self.estimator_params).params()
@@ -386,14 +399,16 @@ class Bench:
         # Estimators learn from every measured score; runs need every model's outcome on a question.
         test = test[~np.isnan(self.outcomes[test]).any(axis=1)]
         models = list(self.prices.models)
+        stack = self.stacks(len(train))
+        if self.stack and not stack and seed not in self.unstacked_seeds:
+            self.unstacked_seeds.append(seed)
         estimates = np.zeros_like(self.outcomes)
-        fitted = self.estimator().fit(self.embeddings[train], self.targets[train], models)
+        fitted = self.estimator(stack=stack).fit(self.embeddings[train], self.targets[train], models)
         estimates[test] = fitted.predict(self.embeddings[test])
-        for fold in np.array_split(rng.permutation(train), 5):
+        for fold in np.array_split(rng.permutation(train), FOLDS):
             rest = np.setdiff1d(train, fold)
-            estimates[fold] = (
-                self.estimator().fit(self.embeddings[rest], self.targets[rest], models).predict(self.embeddings[fold])
-            )
+            fold_fit = self.estimator(stack=stack).fit(self.embeddings[rest], self.targets[rest], models)
+            estimates[fold] = fold_fit.predict(self.embeddings[fold])
         return train, test, estimates
 
     def lam_grid(self, points: int) -> np.ndarray:
@@ -822,6 +837,12 @@ def main(argv: list[str] | None = None) -> int:
         TraceWriter(args.traces, bench.prompts, bench.tokens, bench.prices, bench.catalogue) if args.traces else None
     )
     setups = [SeedSetup(bench, seed, args) for seed in range(args.seeds)]
+    if bench.unstacked_seeds:
+        print(
+            f"note: seed(s) {', '.join(map(str, bench.unstacked_seeds))}: a training split this small cannot be "
+            "stacked; those seeds use the plain estimates",
+            flush=True,
+        )
     _SETUPS[:] = setups  # before the workers fork
     tasks = Tasks(args.jobs, traces)
     try:
@@ -851,6 +872,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokens": bench.token_method,
         "output_tokens": OUTPUT_TOKENS,
         "estimator": bench.describe_estimator(),
+        "unstacked_seeds": bench.unstacked_seeds,
         "per_seed": {name: seed_figures(per_seed, name) for name in workflows},
         "models_used": {
             name: {"all_cloud": per_seed[0][name]["cloud_model"], "all_local": per_seed[0][name]["local_model"]}

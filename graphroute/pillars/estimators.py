@@ -243,14 +243,19 @@ class StackedSuccessEstimator(SuccessEstimator):
         """A stacked estimator over an unfitted ``base`` of one of ``BASE_KINDS``, with its settings."""
         return cls(base.kind, base_params=base.params(), **settings)
 
+    @property
+    def min_rows(self) -> int:
+        """The fewest training rows it fits on: two per fold, so every fold's base learns from more than one."""
+        return 2 * self.folds
+
     def _fresh_base(self) -> SuccessEstimator:
         return ESTIMATORS[self.base_kind](**self.base_params)
 
     def fit(self, embeddings: np.ndarray, outcomes: np.ndarray, models: Sequence[str]) -> Self:
         embeddings, outcomes = self._check(embeddings, outcomes, models)
-        if len(embeddings) < 2 * self.folds:
+        if len(embeddings) < self.min_rows:
             raise ConfigError(
-                f"stacked estimator: {len(embeddings)} training rows, fewer than 2 × folds ({2 * self.folds}); "
+                f"stacked estimator: {len(embeddings)} training rows, fewer than 2 × folds ({self.min_rows}); "
                 "train without stacking or on more rows"
             )
         self.models = list(models)

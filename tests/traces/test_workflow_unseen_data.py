@@ -59,3 +59,18 @@ def test_every_workflow_has_a_default_run_count() -> None:
     assert set(bench.RUNS) == set(bench.WORKFLOWS)
     # critic_loop's success range is the narrowest, so it gets the most runs (see RUNS)
     assert bench.RUNS["critic_loop"] == max(bench.RUNS.values())
+
+
+def test_a_file_too_small_to_stack_runs_on_the_plain_estimates(tmp_path: Path) -> None:
+    records = json.loads((DATA / "train.json").read_text(encoding="utf-8"))
+    (tmp_path / "tiny.json").write_text(json.dumps(records[:16]), encoding="utf-8")  # 8 training questions
+    out = tmp_path / "results.json"
+    code = load_benchmark().main([
+        "--outcomes", str(tmp_path / "tiny.json"), "--models", str(DATA / "models.json"),
+        "--seeds", "1", "--runs", "10", "--points", "3", "--jobs", "1", "--workflows", "chain",
+        "--json", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["meta"]["unstacked_seeds"] == [0]  # said, not silently changed
+    assert math.isfinite(document["workflows"]["chain"]["saving_vs_per_call"])
