@@ -11,12 +11,26 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.traces.test_replay_workflow import DATA, load_benchmark
 
 pytestmark = pytest.mark.skipif(not (DATA / "train.json").exists(), reason="needs shared/data/llmrouter")
+
+
+def run_benchmark(records: list[dict[str, Any]], tmp_path: Path, *options: str) -> dict[str, Any]:
+    """The benchmark's figures on an outcome file of ``records`` (one seed, one process)."""
+    outcomes, out = tmp_path / "heldout.json", tmp_path / "results.json"
+    outcomes.write_text(json.dumps(records), encoding="utf-8")
+    code = load_benchmark().main([
+        "--outcomes", str(outcomes), "--models", str(DATA / "models.json"),
+        "--seeds", "1", "--jobs", "1", "--json", str(out), *options,
+    ])  # fmt: skip
+    assert code == 0
+    document: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return document
 
 
 def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: Path) -> None:
@@ -31,15 +45,7 @@ def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: P
             if i % 10 == 5:
                 scores["llama-3.1-nemotron-51b-instruct"] = None
             subset.append({"question": record["question"], "cluster_id": name, "scores": scores})
-    (tmp_path / "heldout.json").write_text(json.dumps(subset), encoding="utf-8")
-    out = tmp_path / "results.json"
-    code = load_benchmark().main([
-        "--outcomes", str(tmp_path / "heldout.json"), "--models", str(DATA / "models.json"),
-        "--seeds", "1", "--runs", "30", "--points", "3", "--jobs", "1", "--workflows", "chain,critic_loop",
-        "--json", str(out),
-    ])  # fmt: skip
-    assert code == 0
-    document = json.loads(out.read_text(encoding="utf-8"))
+    document = run_benchmark(subset, tmp_path, "--runs", "30", "--points", "3", "--workflows", "chain,critic_loop")
     for name in ("chain", "critic_loop"):
         result = document["workflows"][name]
         local, cloud = result["points"]["all_local"], result["points"]["all_cloud"]
@@ -62,15 +68,7 @@ def test_every_workflow_has_a_default_run_count() -> None:
 
 
 def test_a_file_too_small_to_stack_runs_on_the_plain_estimates(tmp_path: Path) -> None:
-    records = json.loads((DATA / "train.json").read_text(encoding="utf-8"))
-    (tmp_path / "tiny.json").write_text(json.dumps(records[:16]), encoding="utf-8")  # 8 training questions
-    out = tmp_path / "results.json"
-    code = load_benchmark().main([
-        "--outcomes", str(tmp_path / "tiny.json"), "--models", str(DATA / "models.json"),
-        "--seeds", "1", "--runs", "10", "--points", "3", "--jobs", "1", "--workflows", "chain",
-        "--json", str(out),
-    ])  # fmt: skip
-    assert code == 0
-    document = json.loads(out.read_text(encoding="utf-8"))
+    records = json.loads((DATA / "train.json").read_text(encoding="utf-8"))[:16]  # 8 training questions
+    document = run_benchmark(records, tmp_path, "--runs", "10", "--points", "3", "--workflows", "chain")
     assert document["meta"]["unstacked_seeds"] == [0]  # said, not silently changed
     assert math.isfinite(document["workflows"]["chain"]["saving_vs_per_call"])
