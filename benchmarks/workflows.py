@@ -366,10 +366,11 @@ class Bench:
         self.apps = {name: build_graph(name, self.harness[name]) for name in workflows}
         self.structures = {name: structure_of(name, self.apps[name]) for name in workflows}
 
-    def estimator(self, *, stack: bool | None = None) -> Any:
-        """A fresh, unfitted success estimator of the chosen kind (the same for every strategy)."""
+    def estimator(self, *, stack: bool) -> Any:
+        """A fresh, unfitted success estimator of the chosen kind (the same for every strategy);
+        ``stack``: under the stacked stage (``split`` decides, by the size of its training half)."""
         base = make_estimator(self.estimator_kind, **self.estimator_params)
-        return StackedSuccessEstimator.over(base) if (self.stack if stack is None else stack) else base
+        return StackedSuccessEstimator.over(base) if stack else base
 
     def stacks(self, train_rows: int) -> bool:
         """Whether a split with ``train_rows`` training questions gets the stacked stage.
