@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.workflows import ATTEMPTS, DEFAULT_STACK, RUNS, Bench, compose_runs, mean_curve
 from graphroute.evaluation.data import full_success
 from graphroute.planning import curves
+from graphroute.planning.context import log_odds, platt
 from graphroute.planning.plan import choose
 
 WORKFLOW = "critic_loop"
@@ -138,31 +139,6 @@ def optimal(estimates: np.ndarray, pool: np.ndarray, loop: Loop, worth: float) -
         return np.argmax(estimates[q] * catch_worth - loop.critic_cost[q], axis=1)
 
     return solver, critic
-
-
-def log_odds(p: np.ndarray) -> np.ndarray:
-    clipped = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.log(clipped / (1 - clipped))
-
-
-def platt(scores: np.ndarray, outcomes: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """Logistic fit of outcomes on the estimates' log-odds (Newton steps): (slope, intercept).
-
-    Pulled towards the identity (slope 1, intercept 0) with the weight of one observation, so a
-    small cluster whose outcomes the estimates happen to separate gets a finite fit.
-    """
-    x = log_odds(scores)
-    params, identity = np.array([1.0, 0.0]), np.array([1.0, 0.0])
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(params[0] * x + params[1], -30.0, 30.0)))
-        gradient = np.array([np.sum((p - outcomes) * x), np.sum(p - outcomes)]) + (params - identity)
-        w = p * (1.0 - p)
-        hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        params = params - step
-        if np.abs(step).max() < 1e-8:
-            break
-    return float(params[0]), float(params[1])
 
 
 def by_cluster(

@@ -103,6 +103,7 @@ from graphroute.planning.baselines import (
     llmselector,
 )
 from graphroute.planning.carryover import Carryover
+from graphroute.planning.context import ContextCalibration
 from graphroute.planning.plan import NodeDemand
 from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
 from graphroute.planning.router import RUN_ID_KEY, PlannedRouter
@@ -159,6 +160,10 @@ DEFAULT_FIT_TO = "success"
 DEFAULT_STACK = True
 # Cross-fitting folds of the training split's estimates (what the planner learns from).
 FOLDS = 5
+# Whether the plan reads a call's estimates in the light of the run's context (--recalibrate):
+# per task cluster and model a Platt map fitted on the training split, mixed by the run's
+# context posterior (``ContextCalibration``; only the plan: it is what the run knows).
+DEFAULT_RECALIBRATE = False
 
 
 class RunState(TypedDict, total=False):
@@ -455,6 +460,10 @@ class SeedSetup:
         self.local_model = bench.prices.models[int(local_cols[0])]  # columns are sorted cheapest first
         # What a run's known results say about its next calls: learned on train, for every workflow.
         self.carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
+        labelled = args.recalibrate and len(np.unique(bench.clusters[train])) > 1
+        self.recalibration = (
+            ContextCalibration.fit(estimates[train], bench.targets[train], bench.clusters[train]) if labelled else None
+        )
         self.runs, self.demands = {}, {}
         for name in bench.workflows:
             count = run_count(args, name)
@@ -477,7 +486,14 @@ class SeedSetup:
         share for random, nothing for the fixed points."""
         bench = self.bench
         if strategy == "holistic":
-            plan = solve(bench.structures[name], self.demands[name], bench.prices, lam=setting, carryover=self.carry)
+            plan = solve(
+                bench.structures[name],
+                self.demands[name],
+                bench.prices,
+                lam=setting,
+                carryover=self.carry,
+                recalibration=self.recalibration,
+            )
             return PlannedRouter(plan, estimates=self.estimate_of, tokens=bench.token_of)
         if strategy == "per_call":
             return PerCallRouter(bench.coster[name], self.estimate_of, lam=setting)
@@ -794,6 +810,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a second stage over the estimator: each model's success re-read from every model's estimate "
         "(--no-stack: the estimator alone)",
     )
+    parser.add_argument(
+        "--recalibrate",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_RECALIBRATE,
+        help="the plan reads each call's estimates by the run's likely task cluster (Platt per cluster and "
+        "model, mixed by the run's context posterior) where its choice is a matter of price",
+    )
     parser.add_argument("--knn-k", type=int, help=f"neighbours for --estimator knn (default {DEFAULT_KNN_K})")
     parser.add_argument(
         "--fit-to",
@@ -874,6 +897,7 @@ def main(argv: list[str] | None = None) -> int:
         "output_tokens": OUTPUT_TOKENS,
         "estimator": bench.describe_estimator(),
         "unstacked_seeds": bench.unstacked_seeds,
+        "recalibrate": args.recalibrate,
         "per_seed": {name: seed_figures(per_seed, name) for name in workflows},
         "models_used": {
             name: {"all_cloud": per_seed[0][name]["cloud_model"], "all_local": per_seed[0][name]["local_model"]}

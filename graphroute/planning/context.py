@@ -8,6 +8,12 @@ cluster — and mixed by the posterior of the run's context given what its calls
 The posterior is a naive-Bayes combination of per-call evidence; each call's evidence is the
 context mix among its nearest training calls in the space of per-model success estimates
 (the semantic pillar's output), so nothing beyond what the router already computes is needed.
+
+``ContextCalibration`` reads a call's estimates in the light of that posterior: what an estimate
+of 0.6 means differs by kind of task (on LLMRouter's data, in the cluster where every model
+fails it means ≈ 0.2), so per context and model a Platt map is fitted on training calls and the
+maps are mixed by the run's posterior. The plan uses it for calls whose choice is a matter of
+price (``Plan.decide``).
 """
 
 from __future__ import annotations
@@ -79,3 +85,73 @@ class ContextModel:
             log = log + np.log(np.maximum(likelihood, 1e-12))
         weights = np.exp(log - log.max())
         return weights / weights.sum()
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return np.log(clipped / (1 - clipped))
+
+
+def platt(scores: np.ndarray, outcomes: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """Logistic fit of 0/1 outcomes on the estimates' log-odds (Newton steps): (slope, intercept).
+
+    Pulled towards the identity (slope 1, intercept 0) with the weight of one observation, so a
+    small context whose outcomes the estimates happen to separate gets a finite fit.
+    """
+    x = log_odds(scores)
+    outcomes = np.asarray(outcomes, dtype=np.float64)
+    params, identity = np.array([1.0, 0.0]), np.array([1.0, 0.0])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(params[0] * x + params[1], -30.0, 30.0)))
+        gradient = np.array([np.sum((p - outcomes) * x), np.sum(p - outcomes)]) + (params - identity)
+        w = p * (1.0 - p)
+        hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        params = params - step
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(params[0]), float(params[1])
+
+
+@dataclass(frozen=True)
+class ContextCalibration:
+    """Per context and model, a Platt map of the estimates; mixed live by the run's posterior.
+
+    Usage::
+
+        calibration = ContextCalibration.fit(estimates, outcomes, labels)   # training calls
+        calibration.apply(call_estimates, posterior)   # posterior over calibration.names
+    """
+
+    names: tuple[str, ...]
+    slope: np.ndarray  # [contexts, models]
+    intercept: np.ndarray
+
+    @classmethod
+    def fit(
+        cls, estimates: np.ndarray, outcomes: np.ndarray, labels: Sequence[object] | np.ndarray
+    ) -> ContextCalibration:
+        """From training calls' estimates and 0/1 outcomes ``[calls, models]`` (NaN: not measured)
+        and their context labels; context names sorted as ``ContextModel.fit`` sorts them."""
+        estimates = np.asarray(estimates, dtype=np.float64)
+        outcomes = np.asarray(outcomes, dtype=np.float64)
+        labels_ = np.asarray([str(label) for label in labels])
+        names = tuple(sorted(set(labels_.tolist())))
+        slope = np.ones((len(names), estimates.shape[1]))
+        intercept = np.zeros((len(names), estimates.shape[1]))
+        for c, name in enumerate(names):
+            rows = labels_ == name
+            for m in range(estimates.shape[1]):
+                measured = rows & ~np.isnan(outcomes[:, m])
+                if measured.any():
+                    slope[c, m], intercept[c, m] = platt(estimates[measured, m], outcomes[measured, m])
+        return cls(names, slope, intercept)
+
+    def per_context(self, estimates: np.ndarray) -> np.ndarray:
+        """``[contexts, models]``: the call's estimates as each context reads them."""
+        z = self.slope * log_odds(estimates)[None, :] + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+    def apply(self, estimates: np.ndarray, posterior: np.ndarray) -> np.ndarray:
+        """The call's estimates mixed over contexts by ``posterior`` (over ``names``)."""
+        return np.asarray(posterior, dtype=np.float64) @ self.per_context(estimates)

@@ -5,7 +5,8 @@ later calls (see ``structure.py``) goes to ``argmax_m worth·p_m − c_m`` with
 ``worth = value/λ + saving`` dollars. ``solver.py`` finds the plan (λ for a budget, and what
 each slot is expected to achieve); ``Plan.decide`` applies the rule live, with ``value`` and
 ``saving`` recomputed from what the run knows — attempt number, the estimated success of
-earlier calls, the kind of run they suggest. A per-call router is this rule with worth = 1/λ
+earlier calls, the kind of run they suggest — and, given a ``ContextCalibration``, each call's
+estimates read in the light of that kind of run. A per-call router is this rule with worth = 1/λ
 for every call. For display and for callers that only have a difficulty score, each slot's
 choices are summarised as a *ladder*: models by rising difficulty, with thresholds between rungs.
 """
@@ -18,13 +19,19 @@ import numpy as np
 
 from graphroute.graph.identity import pin_for
 from graphroute.planning.carryover import Carryover
-from graphroute.planning.context import ContextModel
+from graphroute.planning.context import ContextCalibration, ContextModel
 from graphroute.planning.failures import ANSWER, allowed_models
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.structure import EMPTY, Expectation, RunState, Slot, Workflow
 
 LAMBDA_RANGE = (1e-6, 1e12)
 BINS = 10
+# A call whose success is worth at least this many times its priciest model's price is routed
+# on its question's own estimates, not on their recalibration by the run's context: there price
+# hardly matters, which model is best on *this* question does, and a context read off a few
+# calls blurs exactly that (on LLMRouter's chain the recalibrated choices top out 0.7–1.1 points
+# of success lower; between 12× and 150× the result hardly moved, benchmarks/RESULTS.md).
+QUESTION_LEVEL_WORTH = 50.0
 
 
 def choose(success: np.ndarray, cost: np.ndarray, worth: float | np.ndarray) -> np.ndarray:
@@ -201,6 +208,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     carryover: Carryover | None = None
     pins: dict[str, str] = field(default_factory=dict)
+    recalibration: ContextCalibration | None = None
 
     def nodes(self) -> list[str]:
         return list(self.bins)
@@ -246,15 +254,18 @@ class Plan:
             success = bins.row(difficulty if difficulty is not None else 0.5)
         else:  # nothing known about this call: the cheapest model
             success = np.zeros(len(self.prices))
-        likelihood = self.contexts.likelihood(success)
-        if self.carryover is not None:  # after the context evidence, which reads the estimates as given
-            success = self.carryover.adjust(success, self.known_results(state, node))
+        likelihood = self.contexts.likelihood(success)  # the context evidence reads the estimates as given
         path = [np.array([self.workflow.evidence(state, e, node) for e in self.expectations])] if state.calls else []
         posterior = self.contexts.posterior([*state.evidence, likelihood, *path])
         value, saving = self.marginal(node, state, posterior)
         tokens_in = input_tokens if input_tokens is not None else (bins.input_tokens if bins else 0.0)
         costs = self.prices.cost(tokens_in, bins.output_tokens if bins else 0.0)
         worth = worth_of(value, saving, lam)
+        known = self.known_results(state, node) if self.carryover is not None else []
+        if self.carryover is not None and known:  # the run's verdicts, measured against the estimates as given
+            success = self.carryover.adjust(success, known)
+        elif self.recalibration is not None and self.priced(worth, costs):
+            success = self.recalibration.apply(success, posterior)
         allowed = allowed_models(node, state.failures, costs)
         pinned = self.pin_for(call_node or node)
         if pinned is not None:  # kept whatever the run saw: the plan spent around it
@@ -278,6 +289,13 @@ class Plan:
             allowed,
             pinned is not None,
         )
+
+    @staticmethod
+    def priced(worth: float, costs: np.ndarray) -> bool:
+        """Is the call's choice a matter of price (worth under ``QUESTION_LEVEL_WORTH`` × its
+        priciest model), so the run's context may recalibrate its estimates?"""
+        finite = costs[np.isfinite(costs)]
+        return finite.size > 0 and worth < QUESTION_LEVEL_WORTH * float(finite.max())
 
     def known_results(self, state: RunState, upcoming: str | None = None) -> list[tuple[int, bool]]:
         """``(model index, right)`` of the run's calls whose result its path (and the call about to

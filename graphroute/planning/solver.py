@@ -44,6 +44,7 @@ from graphroute.planning._problem import make_ladder as _ladder  # noqa: F401
 from graphroute.planning._step_curves import StepCurve as _Curve  # noqa: F401
 from graphroute.planning._step_curves import step_curves as _curves  # noqa: F401
 from graphroute.planning.carryover import Carryover
+from graphroute.planning.context import ContextCalibration
 from graphroute.planning.plan import LAMBDA_RANGE, NodeDemand, Plan
 from graphroute.planning.pricing import PoolPrices
 from graphroute.planning.structure import Workflow
@@ -83,11 +84,21 @@ class Planner:
         iterations: int = 30,
         tolerance: float = 0.01,
         carryover: Carryover | None = None,
+        recalibration: ContextCalibration | None = None,
     ) -> Plan:
         """See ``solve``."""
         if sum(x is not None for x in (budget_usd, cloud_share, lam)) != 1:
             raise ConfigError("solve() needs exactly one of budget_usd, cloud_share or lam")
         problem = self.problem
+        if recalibration is not None and (
+            recalibration.names != problem.contexts.names or recalibration.slope.shape[1] != len(self.prices)
+        ):
+            raise ConfigError(
+                f"solve(): recalibration is for contexts {list(recalibration.names)} and "
+                f"{recalibration.slope.shape[1]} models, the demands have contexts "
+                f"{list(problem.contexts.names)} and the pool {len(self.prices)} models: fit it on the "
+                "same training calls, labels and pool"
+            )
         feasible = True
         warm: list[Expect] | None = None
         limit: float | None = None
@@ -147,6 +158,7 @@ class Planner:
             feasible=feasible,
             carryover=carryover,
             pins=dict(self.pins),
+            recalibration=recalibration,
         )
 
     def _find(
@@ -183,6 +195,7 @@ def solve(
     iterations: int = 30,
     tolerance: float = 0.01,
     carryover: Carryover | None = None,
+    recalibration: ContextCalibration | None = None,
 ) -> Plan:
     """The plan maximising P(run ok) − λ·E[spend], with λ set by the budget or cloud share.
 
@@ -190,8 +203,10 @@ def solve(
     fraction of calls on cloud models) or ``lam`` (fixed trade-off: success per dollar).
     ``tolerance``: how close (in log λ) the search for λ gets to the budget's boundary.
     ``carryover``: how revealed results (a critic's rejection) change the run's next estimates,
-    applied by the plan's live decisions (``Plan.decide``). To re-plan the same workflow often,
-    keep a ``Planner``.
+    applied by the plan's live decisions (``Plan.decide``). ``recalibration``: per run context, how
+    to read a call's estimates (``ContextCalibration``, fitted on the demands' labelled training
+    calls), applied live to calls whose choice is a matter of price. To re-plan the same workflow
+    often, keep a ``Planner``.
     """
     if sum(x is not None for x in (budget_usd, cloud_share, lam)) != 1:
         raise ConfigError("solve() needs exactly one of budget_usd, cloud_share or lam")
@@ -202,4 +217,5 @@ def solve(
         iterations=iterations,
         tolerance=tolerance,
         carryover=carryover,
+        recalibration=recalibration,
     )
