@@ -29,8 +29,8 @@ BINS = 10
 # A call whose success is worth at least this many times its priciest model's price is routed
 # on its question's own estimates, not on their recalibration by the run's context: there price
 # hardly matters, which model is best on *this* question does, and a context read off a few
-# calls blurs exactly that (on LLMRouter's chain the recalibrated choices top out 0.7–1.1 points
-# of success lower; between 12× and 150× the result hardly moved, benchmarks/RESULTS.md).
+# calls blurs exactly that (on LLMRouter's chain the recalibrated choices top out 0.4–1.1 points
+# of success lower; anywhere between ≈ 20× and 150× gave the same curves, benchmarks/RESULTS.md).
 QUESTION_LEVEL_WORTH = 50.0
 
 
@@ -264,7 +264,11 @@ class Plan:
         known = self.known_results(state, node) if self.carryover is not None else []
         if self.carryover is not None and known:  # the run's verdicts, measured against the estimates as given
             success = self.carryover.adjust(success, known)
-        elif self.recalibration is not None and self.priced(worth, costs):
+        elif (
+            self.recalibration is not None
+            and not (part is not None and part.reveals_results)
+            and self.priced(worth, costs)
+        ):
             success = self.recalibration.apply(success, posterior)
         allowed = allowed_models(node, state.failures, costs)
         pinned = self.pin_for(call_node or node)

@@ -29,7 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any
+from typing import Any, ClassVar
 
 from graphroute.planning.failures import RunFailure
 
@@ -86,7 +86,14 @@ Expect = Mapping[Slot, Expectation]
 
 
 class Part(ABC):
-    """One factor of the run's success probability."""
+    """One factor of the run's success probability.
+
+    ``reveals_results``: the part's path tells the run how some of its calls went (a critic's
+    rejection); the plan then steers by ``Carryover``, measured against the estimates as given,
+    and leaves the part's calls out of the context recalibration (``Plan.decide``).
+    """
+
+    reveals_results: ClassVar[bool] = False
 
     @abstractmethod
     def nodes(self) -> list[str]: ...
@@ -219,6 +226,7 @@ class Quorum(Part):
 
 @dataclass(frozen=True)
 class Retry(Part):
+    reveals_results: ClassVar[bool] = True  # a critic's rejection tells the run its answer failed
     solver: str
     critic: str
     attempts: int = 3

@@ -9,6 +9,7 @@ from graphroute.errors import ConfigError
 from graphroute.planning import NodeDemand, RunState, Workflow, solve
 from graphroute.planning.context import ContextCalibration, platt
 from graphroute.planning.plan import QUESTION_LEVEL_WORTH
+from graphroute.planning.structure import Retry
 
 
 def test_platt_recovers_the_map_the_outcomes_were_drawn_from() -> None:
@@ -82,3 +83,14 @@ def test_a_calibration_for_other_contexts_is_refused_by_name(two_models) -> None
     other = ContextCalibration.fit(np.full((4, 2), 0.5), np.ones((4, 2)), ["a", "a", "b", "b"])
     with pytest.raises(ConfigError, match=r"recalibration is for contexts \['a', 'b'\]"):
         solve(Workflow.chain("solve"), demands, two_models, lam=1.0, recalibration=other)
+
+
+def test_a_retry_loop_keeps_its_own_estimates(two_models) -> None:
+    # A critic's rejection tells a retry loop how its answer went; the loop steers by that
+    # (Carryover, measured against the estimates as given), not by the context recalibration.
+    demands, calibration = two_kinds_of_run(two_models)
+    demands["critic"] = NodeDemand("critic", **{k: v for k, v in vars(demands["solve"]).items() if k != "node"})
+    loop = Workflow((Retry("solve", "critic", attempts=2),))
+    plan = solve(loop, demands, two_models, lam=1 / 100, recalibration=calibration)
+    call = np.array([0.5, 0.6])
+    np.testing.assert_array_equal(plan.decide("solve", estimates=call, state=run_seen_as("hard")).estimates, call)

@@ -58,6 +58,7 @@ def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: P
     # The default estimates: kNN (30 neighbours) on MiniLM under the stacked stage, fitted to full
     # scores (see DEFAULT_STACK).
     assert document["meta"]["estimator"] == "knn {'k': 30}, stacked on all-MiniLM-L6-v2+shape2, fitted to success"
+    assert document["meta"]["recalibrate"] is True  # the plan reads estimates by the run's (renamed) clusters
 
 
 def test_every_workflow_has_a_default_run_count() -> None:
