@@ -5,6 +5,7 @@
   workflow read from an inspected app (solver/critic loops become ``Retry``);
 - ``solver``: ``solve(...)`` → ``Plan`` (Lagrangian relaxation, a secant search on λ for the budget);
   ``Planner`` keeps the prepared problem for re-plans; ``carryover``: what revealed results say;
+  ``context``: what kind of run this is, and (``ContextCalibration``) how that reads its estimates;
 - ``router``: ``PlannedRouter``, the plan applied live; ``pacing``: ``BudgetPacer``;
   ``failures``: what a failed tool call, a refusal or a provider error changes for the run's next
   calls; ``estimates``: per-model success from a semantic pillar trained on the pool's models;
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+from graphroute.planning.context import ContextCalibration
 from graphroute.planning.estimates import PillarEstimates
 from graphroute.planning.failures import RunFailure
 from graphroute.planning.pacing import BudgetPacer
@@ -25,6 +27,7 @@ from graphroute.planning.structure import Quorum, Retry, RunState, Step, Workflo
 __all__ = [
     "BudgetPacer",
     "CallCoster",
+    "ContextCalibration",
     "Ladder",
     "NodeDemand",
     "PillarEstimates",
