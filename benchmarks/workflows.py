@@ -162,10 +162,11 @@ DEFAULT_STACK = True
 FOLDS = 5
 # Whether the plan reads a call's estimates in the light of the run's context (--recalibrate):
 # per task cluster and model a Platt map fitted on the training split, mixed by the run's
-# context posterior (``ContextCalibration``; only the plan: it is what the run knows). On
-# train.json it moved chain's saving 0.049 → 0.061 and its cost to match all-cloud 0.338 → 0.302,
-# map_reduce's 0.301 → 0.290; a retry loop (critic_loop) keeps its own estimates (RESULTS.md).
-DEFAULT_RECALIBRATE = True
+# context posterior (``ContextCalibration``; only the plan: it is what the run knows). Off by
+# default: on train.json it helps chain (saving 0.049 → 0.061, cost to match all-cloud 0.338 →
+# 0.302) and map_reduce (0.301 → 0.290), but on the held-out halves it costs chain (saving 0.065 →
+# 0.053, worst ratio 1.001 → 1.037) while helping map_reduce (RESULTS.md, "Context recalibration").
+DEFAULT_RECALIBRATE = False
 
 
 class RunState(TypedDict, total=False):
