@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.workflows import ATTEMPTS, DEFAULT_STACK, RUNS, Bench, compose_runs, mean_curve
 from graphroute.evaluation.data import full_success
 from graphroute.planning import curves
-from graphroute.planning.context import log_odds, platt
+from graphroute.planning.context import ContextCalibration
 from graphroute.planning.plan import choose
 
 WORKFLOW = "critic_loop"
@@ -145,15 +145,11 @@ def by_cluster(
     estimates: np.ndarray, targets: np.ndarray, clusters: np.ndarray, train: np.ndarray, test: np.ndarray
 ) -> np.ndarray:
     """Test rows' estimates recalibrated per (cluster, model) on the training rows of that cluster."""
+    calibration = ContextCalibration.fit(estimates[train], targets[train], clusters[train])
     out = estimates.copy()
-    for label in np.unique(clusters[test]):
-        fit_rows, rows = train[clusters[train] == label], test[clusters[test] == label]
-        for j in range(estimates.shape[1]):
-            measured = ~np.isnan(targets[fit_rows, j])
-            if not measured.any():
-                continue
-            slope, intercept = platt(estimates[fit_rows, j][measured], targets[fit_rows, j][measured])
-            out[rows, j] = 1.0 / (1.0 + np.exp(-(slope * log_odds(estimates[rows, j]) + intercept)))
+    for c, name in enumerate(calibration.names):
+        rows = test[clusters[test].astype(str) == name]
+        out[rows] = calibration.per_context_rows(estimates[rows], c)
     return out
 
 

@@ -87,6 +87,10 @@ class ContextModel:
         return weights / weights.sum()
 
 
+def _logistic(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+
+
 def log_odds(p: np.ndarray) -> np.ndarray:
     clipped = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
     return np.log(clipped / (1 - clipped))
@@ -102,7 +106,7 @@ def platt(scores: np.ndarray, outcomes: np.ndarray, iterations: int = 50) -> tup
     outcomes = np.asarray(outcomes, dtype=np.float64)
     params, identity = np.array([1.0, 0.0]), np.array([1.0, 0.0])
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(params[0] * x + params[1], -30.0, 30.0)))
+        p = _logistic(params[0] * x + params[1])
         gradient = np.array([np.sum((p - outcomes) * x), np.sum(p - outcomes)]) + (params - identity)
         w = p * (1.0 - p)
         hessian = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + np.eye(2)
@@ -149,8 +153,11 @@ class ContextCalibration:
 
     def per_context(self, estimates: np.ndarray) -> np.ndarray:
         """``[contexts, models]``: the call's estimates as each context reads them."""
-        z = self.slope * log_odds(estimates)[None, :] + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+        return _logistic(self.slope * log_odds(estimates)[None, :] + self.intercept)
+
+    def per_context_rows(self, estimates: np.ndarray, context: int) -> np.ndarray:
+        """``[calls, models]``: many calls' estimates as one context (index in ``names``) reads them."""
+        return _logistic(self.slope[context] * log_odds(estimates) + self.intercept[context])
 
     def apply(self, estimates: np.ndarray, posterior: np.ndarray) -> np.ndarray:
         """The call's estimates mixed over contexts by ``posterior`` (over ``names``)."""
