@@ -261,9 +261,8 @@ class Plan:
         tokens_in = input_tokens if input_tokens is not None else (bins.input_tokens if bins else 0.0)
         costs = self.prices.cost(tokens_in, bins.output_tokens if bins else 0.0)
         worth = worth_of(value, saving, lam)
-        known = self.known_results(state, node) if self.carryover is not None else []
-        if self.carryover is not None and known:  # the run's verdicts, measured against the estimates as given
-            success = self.carryover.adjust(success, known)
+        if self.carryover is not None and (known := self.known_results(state, node)):
+            success = self.carryover.adjust(success, known)  # measured against the estimates as given
         elif (
             self.recalibration is not None
             and not (part is not None and part.reveals_results)
