@@ -43,7 +43,7 @@ class Problem:
         self.parts = list(workflow.parts)
         self.part_of = {node: i for i, part in enumerate(self.parts) for node in part.nodes()}
         self.steps = [(part.calls, part.criticality) if isinstance(part, Step) else None for part in self.parts]
-        labelled = [demands[n] for n in nodes if demands[n].contexts is not None]
+        labelled = _distinct([demands[n] for n in nodes if demands[n].contexts is not None])
         self.contexts = (
             ContextModel.fit(
                 np.concatenate([d.estimates for d in labelled]),
@@ -165,6 +165,29 @@ class Problem:
             value, saving, worth, success, cost, reach, share = (float(x) for x in numbers)
             out[slot] = SlotPlan(slot, value, saving, worth, success, cost, reach, share, ladder)
         return out
+
+
+def _distinct(demands: list[NodeDemand]) -> list[NodeDemand]:
+    """The demands whose sample calls no earlier one already gave.
+
+    The same training prompts often stand in for every node of a workflow; fitting the context
+    model on each node's copy would crowd a call's nearest neighbours with copies of one call and
+    leave fewer distinct calls in its reference sample — a noisier, overconfident posterior (on
+    the workflow benchmark's chain it halved what recalibrating by the run's context saved).
+    """
+    out: list[NodeDemand] = []
+    for demand in demands:
+        if not any(_same_calls(demand, kept) for kept in out):
+            out.append(demand)
+    return out
+
+
+def _same_calls(a: NodeDemand, b: NodeDemand) -> bool:
+    return (
+        a.estimates.shape == b.estimates.shape
+        and np.array_equal(a.estimates, b.estimates)
+        and np.array_equal(np.asarray(a.contexts).astype(str), np.asarray(b.contexts).astype(str))
+    )
 
 
 def make_ladder(picks: np.ndarray, difficulty: np.ndarray, models: tuple[str, ...]) -> Ladder:
