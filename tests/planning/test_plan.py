@@ -100,6 +100,24 @@ def test_run_contexts_change_what_later_calls_are_worth(two_models) -> None:
     assert plan.decide("first", estimates=np.array([0.4, 0.9])).model == "cheap"
 
 
+def test_sample_calls_shared_by_every_node_count_once_in_the_run_context_model(two_models) -> None:
+    # The same 600 training calls stand in for each of four steps, as they do when one prompt set
+    # describes the whole workflow. Fitted on four copies, a call's nearest neighbours would be
+    # copies of a few calls, and the 2,000-call reference would hold fewer distinct calls.
+    rng = np.random.default_rng(3)
+    contexts = np.array(["easy", "hard"] * 300)
+    estimates = np.clip(rng.normal(np.where(contexts == "easy", 0.7, 0.4)[:, None], 0.15, (600, 2)), 0.01, 0.99)
+    shared = NodeDemand("step", estimates, np.full(600, 1e3), 1e3, contexts=contexts)
+    steps = ("plan", "solve", "check", "answer")
+    plan = solve(Workflow.chain(*steps), dict.fromkeys(steps, shared), two_models, lam=1.0)
+    assert len(plan.contexts.reference) == 600
+    np.testing.assert_array_equal(np.sort(plan.contexts.reference, axis=0), np.sort(estimates, axis=0))
+    # A node with calls of its own still adds them.
+    own = NodeDemand("answer", estimates[:100] / 2, np.full(100, 1e3), 1e3, contexts=contexts[:100])
+    plan = solve(Workflow.chain(*steps), {**dict.fromkeys(steps[:3], shared), "answer": own}, two_models, lam=1.0)
+    assert len(plan.contexts.reference) == 700
+
+
 def test_every_planned_node_needs_demand(two_models) -> None:
     with pytest.raises(ConfigError, match="no demand"):
         solve(Workflow.chain("a", "b"), {"a": typical("a", 0.5, 0.9)}, two_models, lam=1.0)
