@@ -171,8 +171,8 @@ def _distinct(demands: list[NodeDemand]) -> list[NodeDemand]:
     """The demands whose sample calls no earlier one already gave.
 
     The same training prompts often stand in for every node of a workflow; fitting the context
-    model on each node's copy would crowd a call's nearest neighbours with copies of one call and
-    leave fewer distinct calls in its reference sample — a noisier, overconfident posterior (on
+    model on each node's copy would count a call's nearest neighbours several times over and leave
+    fewer distinct calls in its reference sample — a noisier, overconfident posterior (on
     the workflow benchmark's chain it halved what recalibrating by the run's context saved).
     """
     out: list[NodeDemand] = []

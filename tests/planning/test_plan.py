@@ -103,7 +103,7 @@ def test_run_contexts_change_what_later_calls_are_worth(two_models) -> None:
 def test_sample_calls_shared_by_every_node_count_once_in_the_run_context_model(two_models) -> None:
     # The same 600 training calls stand in for each of four steps, as they do when one prompt set
     # describes the whole workflow. Fitted on four copies, a call's nearest neighbours would be
-    # copies of a few calls, and the 2,000-call reference would hold fewer distinct calls.
+    # counted several times over, and the 2,000-call reference would hold fewer distinct calls.
     rng = np.random.default_rng(3)
     contexts = np.array(["easy", "hard"] * 300)
     estimates = np.clip(rng.normal(np.where(contexts == "easy", 0.7, 0.4)[:, None], 0.15, (600, 2)), 0.01, 0.99)
