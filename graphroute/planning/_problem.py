@@ -183,10 +183,8 @@ def _distinct(demands: list[NodeDemand]) -> list[NodeDemand]:
 
 
 def _same_calls(a: NodeDemand, b: NodeDemand) -> bool:
-    return (
-        a.estimates.shape == b.estimates.shape
-        and np.array_equal(a.estimates, b.estimates)
-        and np.array_equal(np.asarray(a.contexts).astype(str), np.asarray(b.contexts).astype(str))
+    return np.array_equal(a.estimates, b.estimates) and np.array_equal(
+        np.asarray(a.contexts).astype(str), np.asarray(b.contexts).astype(str)
     )
 
 
