@@ -162,11 +162,12 @@ DEFAULT_STACK = True
 FOLDS = 5
 # Whether the plan reads a call's estimates in the light of the run's context (--recalibrate):
 # per task cluster and model a Platt map fitted on the training split, mixed by the run's
-# context posterior (``ContextCalibration``; only the plan: it is what the run knows). Off by
-# default: on train.json it helps chain (saving 0.049 → 0.061, cost to match all-cloud 0.338 →
-# 0.302) and map_reduce (0.301 → 0.290), but on the held-out halves it costs chain (saving 0.065 →
-# 0.053, worst ratio 1.001 → 1.037) while helping map_reduce (RESULTS.md, "Context recalibration").
-DEFAULT_RECALIBRATE = False
+# context posterior (``ContextCalibration``; only the plan: it is what the run knows). On by
+# default since the run-context model is fitted on distinct calls (commit 318e1d5): on train.json
+# chain's saving 0.046 → 0.058 and cost to match all-cloud 0.342 → 0.309, map_reduce's 0.284 →
+# 0.270; on the held-out halves chain's saving 0.088 and 0.126 with worst ratios ≤ 1.02 (before
+# the fix it cost chain there: RESULTS.md, "Context recalibration"). critic_loop is unaffected.
+DEFAULT_RECALIBRATE = True
 
 
 class RunState(TypedDict, total=False):

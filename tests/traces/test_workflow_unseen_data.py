@@ -45,9 +45,7 @@ def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: P
             if i % 10 == 5:
                 scores["llama-3.1-nemotron-51b-instruct"] = None
             subset.append({"question": record["question"], "cluster_id": name, "scores": scores})
-    document = run_benchmark(
-        subset, tmp_path, "--runs", "30", "--points", "3", "--workflows", "chain,critic_loop", "--recalibrate"
-    )
+    document = run_benchmark(subset, tmp_path, "--runs", "30", "--points", "3", "--workflows", "chain,critic_loop")
     for name in ("chain", "critic_loop"):
         result = document["workflows"][name]
         local, cloud = result["points"]["all_local"], result["points"]["all_cloud"]
@@ -60,7 +58,9 @@ def test_a_file_with_gaps_and_new_cluster_names_gives_finite_figures(tmp_path: P
     # The default estimates: kNN (30 neighbours) on MiniLM under the stacked stage, fitted to full
     # scores (see DEFAULT_STACK).
     assert document["meta"]["estimator"] == "knn {'k': 30}, stacked on all-MiniLM-L6-v2+shape2, fitted to success"
-    assert document["meta"]["recalibrate"] is True  # the plan read estimates by the file's renamed clusters
+    # Recalibration by the run's context is on by default: the plan read estimates by the file's
+    # renamed clusters.
+    assert document["meta"]["recalibrate"] is True
 
 
 def test_every_workflow_has_a_default_run_count() -> None:
