@@ -57,6 +57,11 @@ Strategy settings run on worker processes (``--jobs``, default one per core up t
 every worker has the seeds' splits and estimators without rebuilding them). A setting's figures
 depend only on its seed and setting, so any number of jobs gives the same figures.
 
+The plan learns its run contexts (what kind of task a run's calls suggest) and, by default,
+a recalibration of each call's estimates per context from the file's ``cluster_id``.
+``--no-task-labels`` hides those labels from it, as traces hide them from ``optimize``: one
+run context, no recalibration (``Carryover`` still learns from which calls share a run).
+
 ``--traces DIR`` (optional) also writes seed 0's runs of every strategy setting for
 ``graphroute replay``: a trace database, an outcome file, a pool and the benchmark's own
 figures per setting (see ``workflow_traces.py``).
@@ -168,6 +173,12 @@ FOLDS = 5
 # 0.270; on the held-out halves chain's saving 0.088 and 0.126 with worst ratios ≤ 1.02 (before
 # the fix it cost chain there: RESULTS.md, "Context recalibration"). critic_loop is unaffected.
 DEFAULT_RECALIBRATE = True
+# Whether the plan may read the data's task labels (``cluster_id``) at all (--task-labels): its run
+# contexts (``ContextModel``) and the recalibration are fitted on them. ``optimize`` plans from
+# traces, which name no kind of task, so --no-task-labels is what a user's app gets: one run
+# context, no recalibration; ``Carryover`` still learns from which calls share a run (here the
+# cluster a run is drawn from, in a deployment its traced runs).
+DEFAULT_TASK_LABELS = True
 
 
 class RunState(TypedDict, total=False):
@@ -464,7 +475,8 @@ class SeedSetup:
         self.local_model = bench.prices.models[int(local_cols[0])]  # columns are sorted cheapest first
         # What a run's known results say about its next calls: learned on train, for every workflow.
         self.carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
-        labelled = args.recalibrate and len(np.unique(bench.clusters[train])) > 1
+        labelled = args.task_labels and args.recalibrate and len(np.unique(bench.clusters[train])) > 1
+        contexts = bench.clusters[train] if args.task_labels else None
         self.recalibration = (
             ContextCalibration.fit(estimates[train], bench.targets[train], bench.clusters[train]) if labelled else None
         )
@@ -480,7 +492,7 @@ class SeedSetup:
                     tokens,
                     outcomes=bench.targets[train],
                     difficulty=difficulty[train],
-                    contexts=bench.clusters[train],
+                    contexts=contexts,
                 )
                 for node, tokens in OUTPUT_TOKENS[name].items()
             }
@@ -821,6 +833,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the plan reads each call's estimates by the run's likely task cluster (Platt per cluster and "
         "model, mixed by the run's context posterior) where its choice is a matter of price",
     )
+    parser.add_argument(
+        "--task-labels",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_TASK_LABELS,
+        help="the plan learns run contexts (and --recalibrate's maps) from the data's cluster_id; "
+        "--no-task-labels: one context, no recalibration, as optimize() plans from traces",
+    )
     parser.add_argument("--knn-k", type=int, help=f"neighbours for --estimator knn (default {DEFAULT_KNN_K})")
     parser.add_argument(
         "--fit-to",
@@ -901,7 +920,8 @@ def main(argv: list[str] | None = None) -> int:
         "output_tokens": OUTPUT_TOKENS,
         "estimator": bench.describe_estimator(),
         "unstacked_seeds": bench.unstacked_seeds,
-        "recalibrate": args.recalibrate,
+        "recalibrate": args.recalibrate and args.task_labels,
+        "task_labels": args.task_labels,
         "per_seed": {name: seed_figures(per_seed, name) for name in workflows},
         "models_used": {
             name: {"all_cloud": per_seed[0][name]["cloud_model"], "all_local": per_seed[0][name]["local_model"]}
