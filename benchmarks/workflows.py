@@ -61,6 +61,9 @@ The plan learns its run contexts (what kind of task a run's calls suggest) and, 
 a recalibration of each call's estimates per context from the file's ``cluster_id``.
 ``--no-task-labels`` hides those labels from it, as traces hide them from ``optimize``: one
 run context, no recalibration (``Carryover`` still learns from which calls share a run).
+``--latent-contexts`` (with ``--no-task-labels``) gives the plan run contexts learnt without
+labels, from how the training split's runs went (``LatentContexts``: a latent-class model over
+training runs drawn one cluster each, as the test runs are, and cut to the workflow's run size).
 
 ``--traces DIR`` (optional) also writes seed 0's runs of every strategy setting for
 ``graphroute replay``: a trace database, an outcome file, a pool and the benchmark's own
@@ -109,6 +112,7 @@ from graphroute.planning.baselines import (
 )
 from graphroute.planning.carryover import Carryover
 from graphroute.planning.context import ContextCalibration
+from graphroute.planning.latent import LatentContexts
 from graphroute.planning.plan import NodeDemand
 from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
 from graphroute.planning.router import RUN_ID_KEY, PlannedRouter
@@ -179,6 +183,10 @@ DEFAULT_RECALIBRATE = True
 # context, no recalibration; ``Carryover`` still learns from which calls share a run (here the
 # cluster a run is drawn from, in a deployment its traced runs).
 DEFAULT_TASK_LABELS = True
+# Without task labels, whether the plan learns run contexts from training runs' outcomes
+# (--latent-contexts): what ``optimize`` could get from traced runs scored by feedback. Off by
+# default: it stands in for the labels, which the default reads.
+DEFAULT_LATENT_CONTEXTS = False
 
 
 class RunState(TypedDict, total=False):
@@ -296,6 +304,19 @@ def compose_runs(name: str, rows: np.ndarray, clusters: np.ndarray, count: int, 
             start += n
         runs.append(task)
     return runs
+
+
+def training_runs(name: str, rows: np.ndarray, clusters: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """A run id for each of ``rows``: each cluster's rows shuffled and cut into runs of the
+    workflow's size (the questions one of its runs draws), so every call is in one run, and a
+    run's calls share a kind of task as traced runs' do. Only which calls share a run is read
+    from ``clusters``, never the label itself."""
+    size = sum(QUESTIONS_PER_RUN[name].values())
+    ids = np.empty(len(rows), dtype=object)
+    for label in np.unique(clusters[rows]):
+        members = rng.permutation(np.flatnonzero(clusters[rows] == label))
+        ids[members] = [f"{label}/{i // size}" for i in range(len(members))]
+    return [str(run) for run in ids]
 
 
 Runs = list[tuple[str, list[Call], bool]]
@@ -475,15 +496,26 @@ class SeedSetup:
         self.local_model = bench.prices.models[int(local_cols[0])]  # columns are sorted cheapest first
         # What a run's known results say about its next calls: learned on train, for every workflow.
         self.carry = Carryover.fit(estimates[train], bench.targets[train], bench.clusters[train], seed=seed)
-        labelled = args.task_labels and args.recalibrate and len(np.unique(bench.clusters[train])) > 1
-        contexts = bench.clusters[train] if args.task_labels else None
-        self.recalibration = (
-            ContextCalibration.fit(estimates[train], bench.targets[train], bench.clusters[train]) if labelled else None
-        )
         self.runs, self.demands = {}, {}
+        # What the plan knows of each training call's kind of task, per workflow (None: nothing),
+        # and the recalibration fitted on it.
+        self.latent: dict[str, LatentContexts] = {}
+        self.latent_purity: dict[str, float] = {}
+        self.recalibration: dict[str, ContextCalibration | None] = {}
         for name in bench.workflows:
             count = run_count(args, name)
             self.runs[name] = compose_runs(name, test, bench.clusters, count, np.random.default_rng(10_000 + seed))
+            contexts: np.ndarray | None = None
+            if args.task_labels:
+                contexts = bench.clusters[train]
+            elif getattr(args, "latent_contexts", DEFAULT_LATENT_CONTEXTS):
+                run_ids = training_runs(name, train, bench.clusters, np.random.default_rng(20_000 + seed))
+                self.latent[name] = LatentContexts.fit(bench.targets[train], run_ids, seed=seed)
+                contexts = self.latent[name].label_calls(bench.targets[train], run_ids)
+                self.latent_purity[name] = purity(contexts, bench.clusters[train])
+            self.recalibration[name] = None
+            if args.recalibrate and contexts is not None and len(np.unique(contexts)) > 1:
+                self.recalibration[name] = ContextCalibration.fit(estimates[train], bench.targets[train], contexts)
             self.demands[name] = {
                 node: NodeDemand(
                     node,
@@ -508,7 +540,7 @@ class SeedSetup:
                 bench.prices,
                 lam=setting,
                 carryover=self.carry,
-                recalibration=self.recalibration,
+                recalibration=self.recalibration[name],
             )
             return PlannedRouter(plan, estimates=self.estimate_of, tokens=bench.token_of)
         if strategy == "per_call":
@@ -713,6 +745,21 @@ def summarise(per_seed: list[dict[str, dict[str, Any]]], name: str) -> dict[str,
     }
 
 
+def purity(found: np.ndarray, truth: np.ndarray) -> float:
+    """Share of items in the majority true class of their found class (1: no found class mixes)."""
+    total = 0
+    for label in np.unique(found):
+        _, counts = np.unique(truth[found == label], return_counts=True)
+        total += int(counts.max())
+    return total / len(found)
+
+
+def latent_summary(setup: SeedSetup, name: str) -> dict[str, Any]:
+    """How many run contexts a seed's training runs gave, and how cleanly they split the clusters."""
+    latent = setup.latent[name]
+    return {"contexts": len(latent), "purity": round(setup.latent_purity[name], 4), "bic": round(latent.bic, 1)}
+
+
 def seed_figures(per_seed: list[dict[str, dict[str, Any]]], name: str) -> list[dict[str, Any]]:
     figures = []
     for seed_out in per_seed:
@@ -840,6 +887,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the plan learns run contexts (and --recalibrate's maps) from the data's cluster_id; "
         "--no-task-labels: one context, no recalibration, as optimize() plans from traces",
     )
+    parser.add_argument(
+        "--latent-contexts",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_LATENT_CONTEXTS,
+        help="with --no-task-labels: run contexts (and --recalibrate's maps) learnt from the training "
+        "split's runs' outcomes by a latent-class model, not from any label",
+    )
     parser.add_argument("--knn-k", type=int, help=f"neighbours for --estimator knn (default {DEFAULT_KNN_K})")
     parser.add_argument(
         "--fit-to",
@@ -850,6 +904,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.knn_k is not None and args.estimator != "knn":
         parser.error(f"--knn-k {args.knn_k} needs --estimator knn (got --estimator {args.estimator})")
+    if args.latent_contexts and args.task_labels:
+        parser.error("--latent-contexts stands in for the task labels: use it with --no-task-labels")
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: use 1 (run here) or more worker processes")
     if args.knn_k is not None and args.knn_k < 1:
@@ -884,6 +940,14 @@ def main(argv: list[str] | None = None) -> int:
         TraceWriter(args.traces, bench.prompts, bench.tokens, bench.prices, bench.catalogue) if args.traces else None
     )
     setups = [SeedSetup(bench, seed, args) for seed in range(args.seeds)]
+    if args.latent_contexts:
+        for name in workflows:
+            found = [latent_summary(setup, name) for setup in setups]
+            print(
+                f"{name}: latent run contexts per seed {[f['contexts'] for f in found]}, "
+                f"cluster purity {[f['purity'] for f in found]}",
+                flush=True,
+            )
     if bench.unstacked_seeds:
         print(
             f"note: seed(s) {', '.join(map(str, bench.unstacked_seeds))}: a training split this small cannot be "
@@ -920,8 +984,11 @@ def main(argv: list[str] | None = None) -> int:
         "output_tokens": OUTPUT_TOKENS,
         "estimator": bench.describe_estimator(),
         "unstacked_seeds": bench.unstacked_seeds,
-        "recalibrate": args.recalibrate and args.task_labels,
+        "recalibrate": args.recalibrate and (args.task_labels or args.latent_contexts),
         "task_labels": args.task_labels,
+        "latent_contexts": {name: [latent_summary(setup, name) for setup in setups] for name in workflows}
+        if args.latent_contexts
+        else None,
         "per_seed": {name: seed_figures(per_seed, name) for name in workflows},
         "models_used": {
             name: {"all_cloud": per_seed[0][name]["cloud_model"], "all_local": per_seed[0][name]["local_model"]}

@@ -6,6 +6,7 @@
 - ``solver``: ``solve(...)`` → ``Plan`` (Lagrangian relaxation, a secant search on λ for the budget);
   ``Planner`` keeps the prepared problem for re-plans; ``carryover``: what revealed results say;
   ``context``: what kind of run this is, and (``ContextCalibration``) how that reads its estimates;
+  ``latent``: run contexts learnt from traced runs' outcomes where calls carry no task labels;
 - ``router``: ``PlannedRouter``, the plan applied live; ``pacing``: ``BudgetPacer``;
   ``failures``: what a failed tool call, a refusal or a provider error changes for the run's next
   calls; ``estimates``: per-model success from a semantic pillar trained on the pool's models;
@@ -17,6 +18,7 @@ from __future__ import annotations
 from graphroute.planning.context import ContextCalibration
 from graphroute.planning.estimates import PillarEstimates
 from graphroute.planning.failures import RunFailure
+from graphroute.planning.latent import LatentContexts
 from graphroute.planning.pacing import BudgetPacer
 from graphroute.planning.plan import Ladder, NodeDemand, Plan
 from graphroute.planning.pricing import CallCoster, PoolPrices, TokenCounter
@@ -29,6 +31,7 @@ __all__ = [
     "CallCoster",
     "ContextCalibration",
     "Ladder",
+    "LatentContexts",
     "NodeDemand",
     "PillarEstimates",
     "Plan",
